@@ -1,0 +1,101 @@
+//! Cache policy as pure functions (PROTOCOL.md §1.7). The transports hold the entries and the
+//! concurrency; the decisions are made here.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::identity::Identity;
+use crate::source::Source;
+use crate::token::AccessToken;
+
+/// After a failed proactive refresh, the cached token is served and no new refresh starts for
+/// this long.
+pub const REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What a cached token is keyed by. Nothing is process-global: `credential` identifies the
+/// credential instance that owns the cache.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey {
+    /// The credential instance.
+    pub credential: u64,
+    /// The managed identity source, where the credential has one.
+    pub source: Option<Source>,
+    /// The identity.
+    pub identity: Identity,
+    /// The scope (or resource) requested.
+    pub scope: String,
+    /// The tenant, for credentials that have one.
+    pub tenant: Option<String>,
+}
+
+/// What to do with a cached entry at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Freshness {
+    /// Serve it.
+    Fresh,
+    /// Serve it, and exactly one caller starts a refresh.
+    RefreshDue,
+    /// Do not serve it: fetch (all concurrent callers share one fetch).
+    Unusable,
+}
+
+/// A cached token with the time of its next refresh attempt.
+///
+/// ```
+/// use azmi_core::{AccessToken, CacheEntry, Freshness};
+/// use time::{macros::datetime, Duration};
+/// let t0 = datetime!(2026-11-26 10:00 UTC);
+/// let token = AccessToken::new("x", "Bearer", t0 + Duration::hours(24), t0 + Duration::hours(12));
+/// let entry = CacheEntry::new(token, t0).unwrap();
+/// assert_eq!(entry.freshness(t0 + Duration::hours(1)), Freshness::Fresh);
+/// assert_eq!(entry.freshness(t0 + Duration::hours(12)), Freshness::RefreshDue);
+/// let entry = entry.after_failed_refresh(t0 + Duration::hours(12));
+/// assert_eq!(entry.freshness(t0 + Duration::hours(12) + Duration::seconds(29)), Freshness::Fresh);
+/// assert_eq!(entry.freshness(t0 + Duration::hours(24) - Duration::minutes(5)), Freshness::Unusable);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheEntry {
+    token: AccessToken,
+    next_refresh: OffsetDateTime,
+}
+
+impl CacheEntry {
+    /// An entry for a token fetched at about `now`, or `None` if the token must not be cached
+    /// (it is unusable already: it expires within five minutes or looks expired).
+    pub fn new(token: AccessToken, now: OffsetDateTime) -> Option<Self> {
+        token.is_usable_at(now).then(|| CacheEntry {
+            next_refresh: token.refresh_on(),
+            token,
+        })
+    }
+
+    /// The cached token.
+    pub fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    /// When the next refresh may start.
+    pub fn next_refresh(&self) -> OffsetDateTime {
+        self.next_refresh
+    }
+
+    /// The verdict at `now`.
+    pub fn freshness(&self, now: OffsetDateTime) -> Freshness {
+        if !self.token.is_usable_at(now) {
+            Freshness::Unusable
+        } else if now >= self.next_refresh {
+            Freshness::RefreshDue
+        } else {
+            Freshness::Fresh
+        }
+    }
+
+    /// The same entry after a refresh failed at `now`: keep serving, retry no sooner than 30 s.
+    pub fn after_failed_refresh(&self, now: OffsetDateTime) -> Self {
+        CacheEntry {
+            token: self.token.clone(),
+            next_refresh: now + REFRESH_RETRY_INTERVAL,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The environment snapshot: the only way facts about the host reach the core.
+//!
+//! A transport reads the process environment once (the names in [`VARIABLES`]) and asks the
+//! filesystem whether the Azure Arc agent is installed ([`arc_agent_paths`]); tests and embedders
+//! build a snapshot from any name/value pairs instead.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// `AZURE_POD_IDENTITY_AUTHORITY_HOST`: replaces the IMDS base URL (and turns the DefaultAzureCredential probe off).
+pub const AZURE_POD_IDENTITY_AUTHORITY_HOST: &str = "AZURE_POD_IDENTITY_AUTHORITY_HOST";
+/// `IDENTITY_ENDPOINT`: App Service, Service Fabric and Azure Arc endpoint URL.
+pub const IDENTITY_ENDPOINT: &str = "IDENTITY_ENDPOINT";
+/// `IDENTITY_HEADER`: the App Service / Service Fabric secret (never printed).
+pub const IDENTITY_HEADER: &str = "IDENTITY_HEADER";
+/// `IDENTITY_SERVER_THUMBPRINT`: the Service Fabric server certificate's SHA-1 thumbprint.
+pub const IDENTITY_SERVER_THUMBPRINT: &str = "IDENTITY_SERVER_THUMBPRINT";
+/// `IMDS_ENDPOINT`: set by the Azure Arc agent beside `IDENTITY_ENDPOINT`.
+pub const IMDS_ENDPOINT: &str = "IMDS_ENDPOINT";
+/// `MSI_ENDPOINT`: Cloud Shell, or Azure ML when `MSI_SECRET` is set too.
+pub const MSI_ENDPOINT: &str = "MSI_ENDPOINT";
+/// `MSI_SECRET`: the Azure ML / legacy App Service secret (never printed).
+pub const MSI_SECRET: &str = "MSI_SECRET";
+/// `DEFAULT_IDENTITY_CLIENT_ID`: the Azure ML compute's default user-assigned client ID.
+pub const DEFAULT_IDENTITY_CLIENT_ID: &str = "DEFAULT_IDENTITY_CLIENT_ID";
+/// `AZURE_CLIENT_ID`: the client ID used by DefaultAzureCredential's members.
+pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+/// `AZURE_TOKEN_CREDENTIALS`: which DefaultAzureCredential members to use.
+pub const AZURE_TOKEN_CREDENTIALS: &str = "AZURE_TOKEN_CREDENTIALS";
+
+/// Every variable the core may consult. A transport snapshots exactly these.
+pub const VARIABLES: &[&str] = &[
+    AZURE_POD_IDENTITY_AUTHORITY_HOST,
+    IDENTITY_ENDPOINT,
+    IDENTITY_HEADER,
+    IDENTITY_SERVER_THUMBPRINT,
+    IMDS_ENDPOINT,
+    MSI_ENDPOINT,
+    MSI_SECRET,
+    DEFAULT_IDENTITY_CLIENT_ID,
+    AZURE_CLIENT_ID,
+    AZURE_TOKEN_CREDENTIALS,
+];
+
+/// Operating systems, for the one host fact that depends on them (where the Arc agent lives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Os {
+    /// Linux.
+    Linux,
+    /// Windows.
+    Windows,
+    /// Anything else: there is no Azure Arc agent for it.
+    Other,
+}
+
+/// Where the Azure Arc agent binary is installed on `os`, for the transport to check with one
+/// `metadata` call. `ProgramFiles` is the value of `%ProgramFiles%` on Windows.
+///
+/// ```
+/// use azmi_core::env::{arc_agent_paths, Os};
+/// assert_eq!(arc_agent_paths(Os::Linux, None), vec!["/opt/azcmagent/bin/himds".to_string()]);
+/// assert!(arc_agent_paths(Os::Other, None).is_empty());
+/// ```
+pub fn arc_agent_paths(os: Os, program_files: Option<&str>) -> Vec<String> {
+    match os {
+        Os::Linux => vec!["/opt/azcmagent/bin/himds".to_string()],
+        Os::Windows => program_files
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                format!(
+                    "{}\\AzureConnectedMachineAgent\\himds.exe",
+                    p.trim_end_matches('\\')
+                )
+            })
+            .into_iter()
+            .collect(),
+        Os::Other => Vec::new(),
+    }
+}
+
+/// A snapshot of the environment variables and host facts the core needs.
+///
+/// An empty variable counts as unset (PROTOCOL.md §1.3).
+///
+/// ```
+/// use azmi_core::EnvSnapshot;
+/// let env = EnvSnapshot::from_pairs([("IDENTITY_ENDPOINT", "http://127.0.0.1:41601/msi/token"), ("MSI_ENDPOINT", "")]);
+/// assert_eq!(env.get("IDENTITY_ENDPOINT"), Some("http://127.0.0.1:41601/msi/token"));
+/// assert_eq!(env.get("MSI_ENDPOINT"), None);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct EnvSnapshot {
+    vars: BTreeMap<String, String>,
+    arc_agent_installed: bool,
+}
+
+impl EnvSnapshot {
+    /// An empty environment: detection selects IMDS at its default address.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A snapshot of the given name/value pairs. Empty values are dropped.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut env = Self::new();
+        for (name, value) in pairs {
+            env = env.with_var(name, value);
+        }
+        env
+    }
+
+    /// Adds (or, with an empty value, removes) one variable.
+    pub fn with_var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        if value.is_empty() {
+            self.vars.remove(&name);
+        } else {
+            self.vars.insert(name, value);
+        }
+        self
+    }
+
+    /// Records whether the Azure Arc agent binary exists on this host (see [`arc_agent_paths`]).
+    pub fn with_arc_agent_installed(mut self, installed: bool) -> Self {
+        self.arc_agent_installed = installed;
+        self
+    }
+
+    /// The value of a variable, or `None` if it is unset or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Whether the Azure Arc agent binary was found on this host.
+    pub fn arc_agent_installed(&self) -> bool {
+        self.arc_agent_installed
+    }
+
+    /// The names of the variables that are set.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for EnvSnapshot {
+    // Values can be secrets (IDENTITY_HEADER, MSI_SECRET, …): print names only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvSnapshot")
+            .field("set", &self.vars.keys().collect::<Vec<_>>())
+            .field("arc_agent_installed", &self.arc_agent_installed)
+            .finish()
+    }
+}

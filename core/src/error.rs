@@ -1,0 +1,184 @@
+//! The error type and its three classes.
+//!
+//! Every error says which credential and source produced it, the HTTP status and URL (without
+//! query) where there was an exchange, an excerpt of the error body where there was one, and a
+//! message that names what to fix. None of them ever contains a token, an identity header or a
+//! key: 2xx bodies are never quoted and error bodies are redacted ([`crate::error_body`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::source::Source;
+
+/// The class of an error, which decides what a credential chain does next (PROTOCOL.md §0, §1.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The credential cannot work on this host (no endpoint answered, not configured here).
+    /// A chain tries its next credential.
+    Unavailable,
+    /// The credential applies here but the token request failed. A chain stops.
+    Failed,
+    /// The inputs are wrong (scope, identity, endpoint variables); nothing was sent.
+    Configuration,
+}
+
+impl ErrorKind {
+    /// A short lower-case name: `unavailable`, `failed` or `configuration`.
+    ///
+    /// ```
+    /// assert_eq!(azmi_core::ErrorKind::Failed.as_str(), "failed");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Configuration => "configuration",
+        }
+    }
+}
+
+/// An azmi error.
+///
+/// ```
+/// use azmi_core::{Error, ErrorKind};
+/// let e = Error::configuration("ManagedIdentityCredential", "exactly one scope is required; got 2");
+/// assert_eq!(e.kind(), ErrorKind::Configuration);
+/// assert_eq!(e.to_string(), "ManagedIdentityCredential: exactly one scope is required; got 2");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    credential: &'static str,
+    source: Option<Source>,
+    message: String,
+    url: Option<String>,
+    status: Option<u16>,
+    detail: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, credential: &'static str, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            credential,
+            source: None,
+            message: message.into(),
+            url: None,
+            status: None,
+            detail: None,
+            retry_after: None,
+        }
+    }
+
+    /// A configuration error: the inputs are wrong and nothing was sent. `message` names the fix.
+    pub fn configuration(credential: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Configuration, credential, message)
+    }
+
+    /// An unavailable error: the credential cannot work here.
+    pub fn unavailable(credential: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, credential, message)
+    }
+
+    /// A failed error: the credential applies but could not get a token.
+    pub fn failed(credential: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Failed, credential, message)
+    }
+
+    /// Records the managed identity source.
+    pub fn with_source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Records the URL, which must not carry a query (callers pass the path only).
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Records the HTTP status of the last response.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Records a redacted excerpt of the error body.
+    pub fn with_detail(mut self, detail: Option<String>) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// Records the wait the server asked for when the retry budget could not honour it.
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The credential that produced it, e.g. `ManagedIdentityCredential`.
+    pub fn credential(&self) -> &'static str {
+        self.credential
+    }
+
+    /// The managed identity source, where one was selected.
+    pub fn source(&self) -> Option<Source> {
+        self.source
+    }
+
+    /// The message, without the context that [`Display`](fmt::Display) adds.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The URL of the last exchange, without its query.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// The HTTP status of the last response.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// The service's own description of the error, or a redacted excerpt of its body.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// The wait the server asked for, when it was more than the retry budget allowed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.credential)?;
+        if let Some(source) = self.source {
+            write!(f, " ({source})")?;
+        }
+        write!(f, ": {}", self.message)?;
+        match (self.status, &self.url) {
+            (Some(status), Some(url)) => write!(f, " [HTTP {status} from {url}]")?,
+            (Some(status), None) => write!(f, " [HTTP {status}]")?,
+            (None, Some(url)) => write!(f, " [{url}]")?,
+            (None, None) => {}
+        }
+        if let Some(wait) = self.retry_after {
+            write!(f, " [server asked to retry after {} s]", wait.as_secs())?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,294 @@
+//! The token acquisition state machine.
+//!
+//! See the crate documentation for the state graph and the driver-loop contract.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::classify::{self, Context};
+use crate::error::Error;
+use crate::identity::Identity;
+use crate::request::RequestTemplate;
+use crate::retry::{RetryDecision, RetryPolicy, RetryState, Retryable, server_delay};
+use crate::source::Source;
+use crate::token::{AccessToken, parse_token_response};
+use crate::transport::TransportFailure;
+
+/// What the driver must do next.
+#[must_use = "the driver must act on every action: send, sleep, or take the result"]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Execute this request with the [`TransportHints`](crate::TransportHints) in its extensions,
+    /// then call [`TokenFlow::handle_response`] or [`TokenFlow::handle_failure`].
+    Send(http::Request<Vec<u8>>),
+    /// Sleep this long, then call [`TokenFlow::poll`] again.
+    Sleep(Duration),
+    /// The acquisition is over. Polling again returns the same result.
+    Done(Result<AccessToken, Error>),
+}
+
+/// The observable state of a flow, for drivers that log and for tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FlowState {
+    /// The IMDS probe is next.
+    Probe,
+    /// The probe was handed to the driver; its outcome is awaited.
+    AwaitingProbe,
+    /// A token request attempt is next.
+    Ready,
+    /// A token request was handed to the driver; its outcome is awaited.
+    AwaitingResponse,
+    /// Backing off before the next attempt.
+    Sleeping,
+    /// Finished; `poll` returns the result.
+    Done,
+}
+
+/// The DefaultAzureCredential IMDS probe attached to a flow.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    pub(crate) request: RequestTemplate,
+    /// Shared with the owning credential: set once an endpoint answered, so later flows skip it.
+    pub(crate) passed: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+enum State {
+    Probe,
+    AwaitingProbe,
+    Ready,
+    Awaiting { t_req: OffsetDateTime },
+    Sleeping { until: OffsetDateTime },
+    Done(Result<AccessToken, Error>),
+}
+
+/// One token acquisition: a state machine that says what to send, how long to wait, and what the
+/// outcome is, while the driver does the I/O.
+///
+/// Build one with [`ManagedIdentity::flow`](crate::ManagedIdentity::flow). The crate
+/// documentation draws its states and gives the driver-loop contract.
+#[derive(Debug)]
+pub struct TokenFlow {
+    credential: &'static str,
+    source: Source,
+    identity: Identity,
+    request: RequestTemplate,
+    url: String,
+    probe: Option<Probe>,
+    retry: RetryState,
+    attempts: u32,
+    state: State,
+}
+
+impl TokenFlow {
+    pub(crate) fn new(
+        credential: &'static str,
+        source: Source,
+        identity: Identity,
+        request: RequestTemplate,
+        policy: RetryPolicy,
+        probe: Option<Probe>,
+        jitter_seed: u64,
+    ) -> Self {
+        let url = request.url_without_query();
+        let state = if probe.is_some() {
+            State::Probe
+        } else {
+            State::Ready
+        };
+        TokenFlow {
+            credential,
+            source,
+            identity,
+            request,
+            url,
+            probe,
+            retry: RetryState::new(policy, jitter_seed),
+            attempts: 0,
+            state,
+        }
+    }
+
+    /// The source this flow talks to.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// The current state.
+    pub fn state(&self) -> FlowState {
+        match self.state {
+            State::Probe => FlowState::Probe,
+            State::AwaitingProbe => FlowState::AwaitingProbe,
+            State::Ready => FlowState::Ready,
+            State::Awaiting { .. } => FlowState::AwaitingResponse,
+            State::Sleeping { .. } => FlowState::Sleeping,
+            State::Done(_) => FlowState::Done,
+        }
+    }
+
+    /// How many token request attempts have been handed out (the probe not counted).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The next action at time `now`.
+    pub fn poll(&mut self, now: OffsetDateTime) -> Action {
+        match &self.state {
+            State::Probe => match &self.probe {
+                Some(probe) => {
+                    self.state = State::AwaitingProbe;
+                    Action::Send(probe.request.build())
+                }
+                None => self.send_attempt(now),
+            },
+            State::Ready => self.send_attempt(now),
+            State::Sleeping { until } if now < *until => {
+                Action::Sleep((*until - now).try_into().unwrap_or(Duration::ZERO))
+            }
+            State::Sleeping { .. } => self.send_attempt(now),
+            State::AwaitingProbe | State::Awaiting { .. } => {
+                self.misuse("poll was called while a request was outstanding; feed its outcome to handle_response or handle_failure first")
+            }
+            State::Done(result) => Action::Done(result.clone()),
+        }
+    }
+
+    /// Feeds the response to the request of the last [`Action::Send`], received at `now`.
+    /// The body must be complete and within the request's body limit.
+    pub fn handle_response(&mut self, now: OffsetDateTime, response: http::Response<Vec<u8>>) {
+        let status = response.status().as_u16();
+        match self.state {
+            State::AwaitingProbe => {
+                if classify::is_unreachable_403(status, response.body()) {
+                    let e = Error::unavailable(self.credential, "the IMDS probe was answered by a local proxy: the network to IMDS is unreachable")
+                        .with_source(self.source)
+                        .with_url(self.probe_url())
+                        .with_status(status);
+                    self.finish(Err(e));
+                } else {
+                    if let Some(probe) = &self.probe {
+                        probe.passed.store(true, Ordering::Release);
+                    }
+                    self.state = State::Ready;
+                }
+            }
+            State::Awaiting { t_req } => self.on_response(t_req, now, status, response),
+            State::Done(_) => {}
+            _ => {
+                let _ = self.misuse("handle_response was called with no request outstanding");
+            }
+        }
+    }
+
+    /// Feeds the failure of the request of the last [`Action::Send`], observed at `now`.
+    pub fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
+        match self.state {
+            State::AwaitingProbe => {
+                let e = Error::unavailable(
+                    self.credential,
+                    format!("the IMDS probe got no answer within 1 s ({failure}); this host is not an Azure VM or IMDS is blocked"),
+                )
+                .with_source(self.source)
+                .with_url(self.probe_url());
+                self.finish(Err(e));
+            }
+            State::Awaiting { .. } => {
+                if failure.is_transient() {
+                    match self.retry.decide(Retryable::Transient, now) {
+                        RetryDecision::RetryAfter(wait) => self.sleep(now, wait),
+                        RetryDecision::Exhausted | RetryDecision::OverBudget(_) => {
+                            let e =
+                                classify::failure_error(&self.context(), &failure, self.attempts);
+                            self.finish(Err(e));
+                        }
+                    }
+                } else {
+                    let e = classify::failure_error(&self.context(), &failure, self.attempts);
+                    self.finish(Err(e));
+                }
+            }
+            State::Done(_) => {}
+            _ => {
+                let _ = self.misuse("handle_failure was called with no request outstanding");
+            }
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        t_req: OffsetDateTime,
+        now: OffsetDateTime,
+        status: u16,
+        response: http::Response<Vec<u8>>,
+    ) {
+        if (200..300).contains(&status) {
+            let result = parse_token_response(response.body(), t_req)
+                .map(|parsed| parsed.token)
+                .map_err(|e| classify::parse_error(&self.context(), status, e));
+            self.finish(result);
+            return;
+        }
+        let body = response.body();
+        if self.retry.policy().retries_status(status) && !classify::is_unreachable_403(status, body)
+        {
+            let outcome = Retryable::Status {
+                status,
+                server_delay: server_delay(response.headers(), now),
+            };
+            match self.retry.decide(outcome, now) {
+                RetryDecision::RetryAfter(wait) => return self.sleep(now, wait),
+                RetryDecision::Exhausted => {}
+                RetryDecision::OverBudget(wait) => {
+                    let e = classify::status_error(&self.context(), status, body)
+                        .with_retry_after(wait);
+                    return self.finish(Err(e));
+                }
+            }
+        }
+        let e = classify::status_error(&self.context(), status, body);
+        self.finish(Err(e));
+    }
+
+    fn send_attempt(&mut self, now: OffsetDateTime) -> Action {
+        self.retry.on_attempt(now);
+        self.attempts += 1;
+        self.state = State::Awaiting { t_req: now };
+        Action::Send(self.request.build())
+    }
+
+    fn sleep(&mut self, now: OffsetDateTime, wait: Duration) {
+        self.state = State::Sleeping { until: now + wait };
+    }
+
+    fn finish(&mut self, result: Result<AccessToken, Error>) {
+        self.state = State::Done(result);
+    }
+
+    fn misuse(&mut self, what: &str) -> Action {
+        let e = Error::failed(self.credential, format!("driver error: {what}"))
+            .with_source(self.source);
+        self.finish(Err(e.clone()));
+        Action::Done(Err(e))
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            credential: self.credential,
+            source: self.source,
+            identity: &self.identity,
+            url: &self.url,
+        }
+    }
+
+    fn probe_url(&self) -> String {
+        self.probe
+            .as_ref()
+            .map(|p| p.request.url_without_query())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,145 @@
+//! The managed identity credential's protocol half: detection and validation at construction,
+//! and a [`TokenFlow`] per token request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cache::CacheKey;
+use crate::env::EnvSnapshot;
+use crate::error::Error;
+use crate::flow::{Probe, TokenFlow};
+use crate::hints::TransportHints;
+use crate::options::ManagedIdentityOptions;
+use crate::retry::RetryPolicy;
+use crate::scope;
+use crate::source::{Detection, Endpoint, Source};
+use crate::{app_service, imds};
+
+/// The name errors carry.
+pub const CREDENTIAL_NAME: &str = "ManagedIdentityCredential";
+
+/// A configured managed identity: the detected source, the validated identity and options.
+/// Construction does every check that needs no I/O; [`ManagedIdentity::flow`] then produces one
+/// state machine per token request.
+///
+/// ```
+/// use azmi_core::{EnvSnapshot, ManagedIdentity, ManagedIdentityOptions, Source};
+/// let env = EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:8080")]);
+/// let mi = ManagedIdentity::new(&env, ManagedIdentityOptions::default()).unwrap();
+/// assert_eq!(mi.source(), Source::Imds);
+/// let flow = mi.flow(&["https://management.azure.com/.default"], 42).unwrap();
+/// # let _ = flow;
+/// ```
+#[derive(Debug)]
+pub struct ManagedIdentity {
+    detection: Detection,
+    options: ManagedIdentityOptions,
+    /// Set by a flow whose probe got an answer; shared so the probe is never sent again.
+    probe_passed: Arc<AtomicBool>,
+}
+
+impl ManagedIdentity {
+    /// Detects the source in `env` and validates `options` against it.
+    ///
+    /// Errors (all [`ErrorKind::Configuration`](crate::ErrorKind::Configuration)): malformed
+    /// endpoint variables, an identity ID that is empty or not printable ASCII, a kind of ID the
+    /// source cannot honour, and a source this version does not support yet.
+    pub fn new(env: &EnvSnapshot, options: ManagedIdentityOptions) -> Result<Self, Error> {
+        let detection = Detection::detect(env)?;
+        let source = detection.source();
+        let config_error =
+            |message: String| Error::configuration(CREDENTIAL_NAME, message).with_source(source);
+        options.identity.validate().map_err(config_error)?;
+        options
+            .identity
+            .query_parameter(source)
+            .map_err(config_error)?;
+        if !source.is_supported() {
+            return Err(config_error(format!(
+                "the environment selects {source} (from {}), which this version of azmi does not support yet; supported sources: IMDS, App Service",
+                detection.variables().join(", ")
+            )));
+        }
+        Ok(ManagedIdentity {
+            detection,
+            options,
+            probe_passed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The detected source.
+    pub fn source(&self) -> Source {
+        self.detection.source()
+    }
+
+    /// The detection result (source, endpoint, deciding variables).
+    pub fn detection(&self) -> &Detection {
+        &self.detection
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &ManagedIdentityOptions {
+        &self.options
+    }
+
+    /// The cache key of a request for `scope` by the credential instance `credential`.
+    pub fn cache_key(&self, credential: u64, scope: &str) -> CacheKey {
+        CacheKey {
+            credential,
+            source: Some(self.source()),
+            identity: self.options.identity.clone(),
+            scope: scope.to_string(),
+            tenant: None,
+        }
+    }
+
+    /// Starts a token acquisition for exactly one scope. `jitter_seed` is the driver's randomness
+    /// for retry jitter.
+    ///
+    /// Fails with a configuration error when the scopes are not exactly one valid scope.
+    pub fn flow(&self, scopes: &[&str], jitter_seed: u64) -> Result<TokenFlow, Error> {
+        let source = self.source();
+        let config_error =
+            |message: String| Error::configuration(CREDENTIAL_NAME, message).with_source(source);
+        let scope = scope::single(scopes).map_err(config_error)?;
+        let resource = scope::to_resource(scope);
+        let o = &self.options;
+        let hints = TransportHints::managed_identity(o.connect_timeout, o.timeout, o.body_limit);
+        let (request, policy, probe) = match self.detection.endpoint() {
+            Endpoint::Imds { base, overridden } => {
+                let request = imds::token_request(base, resource, &o.identity, hints)
+                    .map_err(config_error)?;
+                let probe =
+                    if o.imds_probe && !*overridden && !self.probe_passed.load(Ordering::Acquire) {
+                        Some(Probe {
+                            request: imds::probe_request(base, o.body_limit)
+                                .map_err(config_error)?,
+                            passed: Arc::clone(&self.probe_passed),
+                        })
+                    } else {
+                        None
+                    };
+                (request, RetryPolicy::Imds, probe)
+            }
+            Endpoint::AppService { url, header } => {
+                let request = app_service::token_request(url, header, resource, &o.identity, hints)
+                    .map_err(config_error)?;
+                (request, RetryPolicy::Standard, None)
+            }
+            _ => {
+                return Err(config_error(format!(
+                    "{source} is not supported by this version of azmi"
+                )));
+            }
+        };
+        Ok(TokenFlow::new(
+            CREDENTIAL_NAME,
+            source,
+            o.identity.clone(),
+            request,
+            policy,
+            probe,
+            jitter_seed,
+        ))
+    }
+}
