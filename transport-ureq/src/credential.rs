@@ -1,0 +1,142 @@
+//! `ManagedIdentityCredential`: the core's managed identity, this crate's driver, and a cache.
+
+use std::sync::Arc;
+
+use azmi_core::{
+    AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, ManagedIdentityOptions, Source,
+};
+
+use crate::cache::TokenCache;
+use crate::clock::Clock;
+use crate::driver::Driver;
+use crate::env::{jitter_seed, process_env};
+
+/// A blocking managed identity credential.
+///
+/// The source (IMDS, App Service, …) is detected once, at construction, from the process
+/// environment or from an explicit [`EnvSnapshot`]. Tokens are cached per scope and refreshed
+/// ahead of expiry. The credential is `Send + Sync` and cheap to clone: clones share the cache.
+///
+/// ```no_run
+/// use azmi_ureq::ManagedIdentityCredential;
+/// let credential = ManagedIdentityCredential::new()?;
+/// let token = credential.get_token(&["https://vault.azure.net/.default"])?;
+/// println!("Authorization: Bearer {}", token.secret());
+/// # Ok::<(), azmi_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ManagedIdentityCredential {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    identity: ManagedIdentity,
+    driver: Driver,
+    cache: TokenCache,
+}
+
+impl std::fmt::Debug for ManagedIdentityCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedIdentityCredential")
+            .field("source", &self.inner.identity.source())
+            .field("identity", &self.inner.identity.options().identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagedIdentityCredential {
+    /// The system-assigned identity, with the source detected from the process environment.
+    pub fn new() -> Result<Self, Error> {
+        Self::builder().build()
+    }
+
+    /// A builder for options, an explicit environment, or a clock.
+    pub fn builder() -> ManagedIdentityCredentialBuilder {
+        ManagedIdentityCredentialBuilder::default()
+    }
+
+    /// A token for exactly one scope, such as `https://vault.azure.net/.default`.
+    ///
+    /// Served from the cache while fresh. Errors are classified as *unavailable* (no managed
+    /// identity here), *failed* or *configuration*; see [`azmi_core::ErrorKind`].
+    pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        let inner = &*self.inner;
+        let scope = azmi_core::scope::single(scopes).map_err(|m| {
+            Error::configuration(azmi_core::managed_identity::CREDENTIAL_NAME, m)
+                .with_source(inner.identity.source())
+        })?;
+        inner.cache.get(
+            scope,
+            || inner.driver.clock().now(),
+            || {
+                inner
+                    .driver
+                    .run(inner.identity.flow(scopes, jitter_seed())?)
+            },
+        )
+    }
+
+    /// The detected source.
+    pub fn source(&self) -> Source {
+        self.inner.identity.source()
+    }
+
+    /// How the source was detected.
+    pub fn detection(&self) -> &Detection {
+        self.inner.identity.detection()
+    }
+}
+
+/// Builds a [`ManagedIdentityCredential`].
+///
+/// ```
+/// use azmi_core::{EnvSnapshot, ManagedIdentityOptions};
+/// use azmi_ureq::ManagedIdentityCredential;
+/// let credential = ManagedIdentityCredential::builder()
+///     .options(ManagedIdentityOptions::default().with_client_id("11111111-2222-3333-4444-555555555555"))
+///     .env(EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:8080")]))
+///     .build()?;
+/// assert_eq!(credential.source(), azmi_core::Source::Imds);
+/// # Ok::<(), azmi_core::Error>(())
+/// ```
+#[derive(Default)]
+pub struct ManagedIdentityCredentialBuilder {
+    options: ManagedIdentityOptions,
+    env: Option<EnvSnapshot>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl ManagedIdentityCredentialBuilder {
+    /// Options: the identity, timeouts, body limit (defined in `azmi-core`).
+    pub fn options(mut self, options: ManagedIdentityOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Detect the source from this snapshot instead of the process environment.
+    pub fn env(mut self, env: EnvSnapshot) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Use this clock for time and sleeps (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Detects the source and validates the options; fails with a configuration error that names
+    /// what to fix.
+    pub fn build(self) -> Result<ManagedIdentityCredential, Error> {
+        let env = self.env.unwrap_or_else(process_env);
+        let identity = ManagedIdentity::new(&env, self.options)?;
+        let driver = self.clock.map(Driver::with_clock).unwrap_or_default();
+        Ok(ManagedIdentityCredential {
+            inner: Arc::new(Inner {
+                identity,
+                driver,
+                cache: TokenCache::default(),
+            }),
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! The one driver loop: executes the core's actions with ureq and the driver's clock.
+
+use std::io;
+use std::sync::{Arc, OnceLock};
+
+use azmi_core::http;
+use azmi_core::{
+    AccessToken, Action, Error, ProxyPolicy, TlsPolicy, TokenFlow, TransportFailure, TransportHints,
+};
+use ureq::Agent;
+
+use crate::clock::{Clock, SystemClock};
+
+/// Executes core [`TokenFlow`]s: requests through ureq, sleeps through its [`Clock`].
+///
+/// Requests go out exactly as the core built them, under the [`TransportHints`] in their
+/// extensions: no proxy unless the hints allow one, no redirects ever, the connect and total
+/// timeouts, and the body cap. 4xx and 5xx responses are handed back to the core as responses.
+/// Any flow from `azmi-core` can run here, so other SDKs can reuse it.
+///
+/// ```no_run
+/// use azmi_core::{EnvSnapshot, ManagedIdentity, ManagedIdentityOptions};
+/// use azmi_ureq::Driver;
+/// let env = EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:8080")]);
+/// let mi = ManagedIdentity::new(&env, ManagedIdentityOptions::default())?;
+/// let token = Driver::new().run(mi.flow(&["https://vault.azure.net/.default"], azmi_ureq::jitter_seed())?)?;
+/// # Ok::<(), azmi_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Driver {
+    direct: Agent,
+    proxied: Arc<OnceLock<Agent>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl Default for Driver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Driver {
+    /// A driver on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// A driver on the given clock (tests use [`FastForwardClock`](crate::FastForwardClock)).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Driver {
+            direct: agent(None),
+            proxied: Arc::new(OnceLock::new()),
+            clock,
+        }
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Runs a flow to its end: the driver-loop contract of `azmi-core`.
+    pub fn run(&self, mut flow: TokenFlow) -> Result<AccessToken, Error> {
+        loop {
+            match flow.poll(self.clock.now()) {
+                Action::Send(request) => match self.execute(request) {
+                    Ok(response) => flow.handle_response(self.clock.now(), response),
+                    Err(failure) => flow.handle_failure(self.clock.now(), failure),
+                },
+                Action::Sleep(duration) => self.clock.sleep(duration),
+                Action::Done(result) => return result,
+                // `Action` is non-exhaustive: an action this driver does not know means the core
+                // is newer than the driver; end the flow rather than spin.
+                other => {
+                    return Err(Error::failed(
+                        "azmi-ureq",
+                        format!(
+                            "the driver cannot execute this action: {other:?}; upgrade azmi-ureq"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Executes one request under its hints. Every HTTP status is a response; only failures to
+    /// get a complete response are errors.
+    pub fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportFailure> {
+        let hints = TransportHints::of(&request);
+        if let TlsPolicy::PinnedSha1(_) = hints.tls {
+            // Certificate pinning needs a custom rustls verifier that ureq's TLS config cannot
+            // take; until the Service Fabric source lands, nothing in the core asks for it.
+            return Err(TransportFailure::Tls(
+                "certificate pinning (Service Fabric) is not available in azmi-ureq".into(),
+            ));
+        }
+        let agent = match hints.proxy {
+            ProxyPolicy::Never => &self.direct,
+            _ => self
+                .proxied
+                .get_or_init(|| agent(ureq::Proxy::try_from_env())),
+        };
+        let request = agent
+            .configure_request(request)
+            .timeout_connect(Some(hints.connect_timeout))
+            .timeout_global(Some(hints.timeout))
+            .build();
+        let mut response = agent
+            .run(request)
+            .map_err(|e| failure(e, hints.body_limit))?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(hints.body_limit as u64)
+            .read_to_vec()
+            .map_err(|e| failure(e, hints.body_limit))?;
+        let (parts, _) = response.into_parts();
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+/// An agent that never follows redirects (a 3xx is returned to the core as a response), never
+/// turns statuses into errors, and uses `proxy` (none for managed identity endpoints).
+fn agent(proxy: Option<ureq::Proxy>) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .proxy(proxy)
+        .build()
+        .into()
+}
+
+/// Maps a ureq error to what the core needs to know. ureq's messages carry no headers, so no
+/// secret reaches the description.
+fn failure(error: ureq::Error, body_limit: usize) -> TransportFailure {
+    use ureq::Error as E;
+    match error {
+        E::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+            TransportFailure::ConnectTimeout
+        }
+        E::Timeout(_) => TransportFailure::Timeout,
+        E::BodyExceedsLimit(_) => TransportFailure::BodyTooLarge { limit: body_limit },
+        E::Io(e) => io_failure(&e),
+        E::HostNotFound => TransportFailure::Other("host not found".into()),
+        E::ConnectionFailed => TransportFailure::ConnectionRefused,
+        E::Tls(e) => TransportFailure::Tls(e.to_string()),
+        E::Rustls(e) => TransportFailure::Tls(e.to_string()),
+        other => TransportFailure::Other(other.to_string()),
+    }
+}
+
+fn io_failure(e: &io::Error) -> TransportFailure {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => TransportFailure::ConnectionRefused,
+        // Windows reports a blocked or unroutable IMDS as access forbidden (PROTOCOL.md §1.8).
+        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable | K::PermissionDenied => {
+            TransportFailure::Unreachable
+        }
+        K::TimedOut | K::WouldBlock => TransportFailure::Timeout,
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => {
+            TransportFailure::ConnectionReset
+        }
+        _ => TransportFailure::Other(format!("I/O error: {e}")),
+    }
+}

@@ -1,0 +1,44 @@
+//! # azmi-ureq: blocking Azure managed identity credentials
+//!
+//! The blocking transport of azmi. It runs the flows of [`azmi_core`] with
+//! [ureq](https://docs.rs/ureq) and the standard library — no async runtime — and adds the token
+//! cache. It also ships the `azmi` command.
+//!
+//! * [`ManagedIdentityCredential`] — detect the source, get and cache tokens.
+//! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
+//! * [`Clock`], [`SystemClock`], [`FastForwardClock`] — time and sleeping, injectable for tests.
+//! * [`process_env`], [`jitter_seed`] — the process environment and randomness the core asks for.
+//!
+//! ```no_run
+//! use azmi_core::ManagedIdentityOptions;
+//! use azmi_ureq::ManagedIdentityCredential;
+//!
+//! let credential = ManagedIdentityCredential::builder()
+//!     .options(ManagedIdentityOptions::default().with_client_id("11111111-2222-3333-4444-555555555555"))
+//!     .build()?;
+//! let token = credential.get_token(&["https://storage.azure.com/.default"])?;
+//! # let _ = token;
+//! # Ok::<(), azmi_core::Error>(())
+//! ```
+//!
+//! ## Cache behaviour
+//!
+//! A hit takes no lock. On a miss, concurrent callers share one request and all receive its
+//! result. When a token reaches its refresh time (the endpoint's `refresh_in`, else half its
+//! lifetime for tokens of two hours or more, else five minutes before expiry) exactly one caller
+//! refreshes while the others keep getting the cached token; if the refresh fails, the cached
+//! token keeps being served and the next attempt waits 30 s. A token is never served within five
+//! minutes of its expiry. Errors are never cached.
+
+#![forbid(unsafe_code)]
+
+mod cache;
+mod clock;
+mod credential;
+mod driver;
+mod env;
+
+pub use clock::{Clock, FastForwardClock, SystemClock};
+pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
+pub use driver::Driver;
+pub use env::{jitter_seed, process_env};
