@@ -1,0 +1,120 @@
+//! The `azmi` command against the emulator: output shapes and exit statuses.
+
+use std::process::{Command, Output};
+
+use azmi_emulator::{Config, Emulator, Fault, Source, UserAssigned};
+
+const SCOPE: &str = "https://management.azure.com/.default";
+const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+
+/// Runs `azmi` with exactly `env` as its managed identity environment (the test process's own
+/// variables that could select a source are removed from the child).
+fn azmi(env: &[(String, String)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_azmi"));
+    for name in azmi_core::env::VARIABLES {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().map(|(n, v)| (n, v))).args(args);
+    command.output().expect("azmi runs")
+}
+
+fn emulator() -> Emulator {
+    Emulator::start(Config::default().user_assigned(UserAssigned::new(
+        CLIENT_ID,
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/cli",
+    )))
+    .expect("emulator")
+}
+
+#[test]
+fn token_json_for_each_source_and_identity() {
+    let emu = emulator();
+    for (source, name) in [(Source::Imds, "imds"), (Source::AppService, "app_service")] {
+        for extra in [&[][..], &["--client-id", CLIENT_ID][..]] {
+            let mut args = vec!["token", "--scope", SCOPE];
+            args.extend_from_slice(extra);
+            let out = azmi(&emu.env(source), &args);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            assert_eq!(json["token_type"], "Bearer");
+            assert_eq!(json["source"], name);
+            assert!(json["access_token"].as_str().is_some_and(|t| t.starts_with("eyJ")));
+            let (expires_on, refresh_on) = (json["expires_on"].as_i64(), json["refresh_on"].as_i64());
+            assert!(matches!((expires_on, refresh_on), (Some(e), Some(r)) if r < e), "{json}");
+        }
+    }
+}
+
+#[test]
+fn token_output_is_the_bare_token() {
+    let emu = emulator();
+    let out = azmi(&emu.env(Source::Imds), &["token", "--scope", SCOPE, "--output", "token"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim_end().split('.').count(), 3, "a JWT-shaped token: {text}");
+    assert!(text.ends_with('\n'));
+}
+
+#[test]
+fn detect_names_source_and_variables_without_network() {
+    let emu = emulator();
+    let out = azmi(&emu.env(Source::AppService), &["detect"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("source: app_service"), "{text}");
+    assert!(text.contains("variables: IDENTITY_ENDPOINT, IDENTITY_HEADER"), "{text}");
+    assert!(!text.contains(emu.identity_header()), "the identity header is a secret: {text}");
+    assert!(emu.requests().is_empty(), "detect sends nothing");
+
+    let out = azmi(&[], &["detect"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("source: imds"));
+}
+
+#[test]
+fn exit_statuses() {
+    let emu = emulator();
+    let env = emu.env(Source::Imds);
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let refused = vec![("AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(), format!("http://{closed}"))];
+    let cases: &[(&[(String, String)], &[&str], i32, &str)] = &[
+        (&env, &["token", "--scope", SCOPE], 0, ""),
+        (&env, &["token"], 2, "--scope"),
+        (&env, &["token", "--scope", SCOPE, "--client-id", "a", "--object-id", "b"], 2, "cannot be used with"),
+        (&env, &["token", "--scope", "bad scope"], 2, "configuration error"),
+        (&refused, &["token", "--scope", SCOPE], 3, "unavailable error"),
+        (&env, &["token", "--scope", SCOPE, "--client-id", "99999999-0000-0000-0000-000000000000"], 4, "failed error"),
+    ];
+    for (env, args, code, stderr_has) in cases {
+        let out = azmi(env, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(stderr.contains(stderr_has), "{args:?}: {stderr}");
+        if *code >= 3 {
+            assert!(stderr.starts_with("azmi: "), "one-line summary first: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn dead_proxy_in_the_environment_is_not_used() {
+    let emu = emulator();
+    emu.push_fault(Fault::status(503));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_azmi"));
+    for name in azmi_core::env::VARIABLES {
+        command.env_remove(name);
+    }
+    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+        command.env(name, "http://127.0.0.1:9");
+    }
+    let out = command
+        .envs(emu.env(Source::Imds))
+        .args(["token", "--scope", SCOPE, "--output", "token"])
+        .output()
+        .expect("azmi runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(emu.requests().len(), 2, "the 503 was retried, both straight to the emulator");
+}
