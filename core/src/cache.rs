@@ -57,6 +57,8 @@ pub enum Freshness {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheEntry {
     token: AccessToken,
+    /// `expires_on − 5 min`, computed once: the hit path only compares.
+    usable_until: OffsetDateTime,
     next_refresh: OffsetDateTime,
 }
 
@@ -65,6 +67,7 @@ impl CacheEntry {
     /// (it is unusable already: it expires within five minutes or looks expired).
     pub fn new(token: AccessToken, now: OffsetDateTime) -> Option<Self> {
         token.is_usable_at(now).then(|| CacheEntry {
+            usable_until: token.expires_on() - crate::token::EXPIRY_MARGIN,
             next_refresh: token.refresh_on(),
             token,
         })
@@ -82,7 +85,7 @@ impl CacheEntry {
 
     /// The verdict at `now`.
     pub fn freshness(&self, now: OffsetDateTime) -> Freshness {
-        if !self.token.is_usable_at(now) {
+        if now >= self.usable_until {
             Freshness::Unusable
         } else if now >= self.next_refresh {
             Freshness::RefreshDue
@@ -94,8 +97,8 @@ impl CacheEntry {
     /// The same entry after a refresh failed at `now`: keep serving, retry no sooner than 30 s.
     pub fn after_failed_refresh(&self, now: OffsetDateTime) -> Self {
         CacheEntry {
-            token: self.token.clone(),
             next_refresh: now + REFRESH_RETRY_INTERVAL,
+            ..self.clone()
         }
     }
 }

@@ -321,9 +321,11 @@ pub fn parse_expiry_date(s: &str) -> Option<OffsetDateTime> {
             .ok()
             .map(PrimitiveDateTime::assume_utc);
     }
+    // `checked_to_offset`, not `to_offset`: an instant such as 9999-12-31T23:00:00-05:00 lies in
+    // year 10000 in UTC, where `to_offset` panics. It is out of range (PROTOCOL.md §1.6 rule 6).
     OffsetDateTime::parse(s, &Rfc3339)
         .ok()
-        .map(|at| at.to_offset(time::UtcOffset::UTC))
+        .and_then(|at| at.checked_to_offset(time::UtcOffset::UTC))
         .and_then(|at| at.replace_nanosecond(0).ok())
         .filter(|at| at.year() <= 9999)
 }

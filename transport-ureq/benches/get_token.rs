@@ -1,6 +1,9 @@
 //! `cargo bench -p azmi-ureq`: the cache-hit path with one and two threads, and a cold
 //! acquisition against the in-process emulator.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};

@@ -43,23 +43,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TokenCache {
-    /// The token for `scope`: from the cache when it is fresh; from the cache while one caller
-    /// refreshes it when its refresh time has come; otherwise from one fetch shared by every
-    /// concurrent caller. `fetch` runs the core flow; `now` reads the driver's clock.
+    /// The hit path: the cached token for `scope` if it is fresh at `now`. No lock, no
+    /// reference-count traffic on the cache's structures — arc-swap guards only.
+    pub(crate) fn fresh(&self, scope: &str, now: OffsetDateTime) -> Option<AccessToken> {
+        let slots = self.slots.load();
+        let (_, slot) = slots.iter().find(|(s, _)| **s == *scope)?;
+        let entry = slot.entry.load();
+        let entry = entry.as_ref()?;
+        (entry.freshness(now) == Freshness::Fresh).then(|| entry.token().clone())
+    }
+
+    /// The token for `scope` when [`TokenCache::fresh`] had none: from the cache while one
+    /// caller refreshes it when its refresh time has come; otherwise from one fetch shared by
+    /// every concurrent caller. `fetch` runs the core flow; `now` reads the driver's clock.
     pub(crate) fn get(
         &self,
         scope: &str,
         now: impl Fn() -> OffsetDateTime,
         fetch: impl FnOnce() -> Outcome,
     ) -> Outcome {
-        // Hit path: no lock, no reference-count traffic — arc-swap guards only.
-        if let Some((_, slot)) = self.slots.load().iter().find(|(s, _)| **s == *scope) {
-            if let Some(entry) = slot.entry.load().as_ref() {
-                if entry.freshness(now()) == Freshness::Fresh {
-                    return Ok(entry.token().clone());
-                }
-            }
-        }
         let slot = self.slot(scope);
         if let Some(entry) = slot.entry.load_full() {
             match entry.freshness(now()) {

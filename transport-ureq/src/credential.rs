@@ -61,6 +61,12 @@ impl ManagedIdentityCredential {
     /// identity here), *failed* or *configuration*; see [`azmi_core::ErrorKind`].
     pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         let inner = &*self.inner;
+        if let [scope] = scopes
+            && let Some(token) = inner.cache.fresh(scope, inner.driver.clock().now())
+        {
+            return Ok(token);
+        }
+        // Only validated scopes reach the cache's slow path, so only they are ever cached.
         let scope = azmi_core::scope::single(scopes).map_err(|m| {
             Error::configuration(azmi_core::managed_identity::CREDENTIAL_NAME, m)
                 .with_source(inner.identity.source())

@@ -8,6 +8,7 @@ use azmi_core::{
     AccessToken, Action, Error, ProxyPolicy, TlsPolicy, TokenFlow, TransportFailure, TransportHints,
 };
 use ureq::Agent;
+use ureq::config::AutoHeaderValue;
 
 use crate::clock::{Clock, SystemClock};
 
@@ -109,14 +110,14 @@ impl Driver {
                 .proxied
                 .get_or_init(|| agent(ureq::Proxy::try_from_env())),
         };
-        let request = agent
-            .configure_request(request)
-            .timeout_connect(Some(hints.connect_timeout))
-            .timeout_global(Some(hints.timeout))
-            .build();
-        let mut response = agent
-            .run(request)
-            .map_err(|e| failure(e, hints.body_limit))?;
+        // An empty body goes out as no body at all: a GET carries no Content-Length.
+        let (parts, body) = request.into_parts();
+        let sent = if body.is_empty() {
+            send(agent, http::Request::from_parts(parts, ()), &hints)
+        } else {
+            send(agent, http::Request::from_parts(parts, body), &hints)
+        };
+        let mut response = sent.map_err(|e| failure(e, hints.body_limit))?;
         let body = response
             .body_mut()
             .with_config()
@@ -128,6 +129,19 @@ impl Driver {
     }
 }
 
+fn send(
+    agent: &Agent,
+    request: http::Request<impl ureq::AsSendBody>,
+    hints: &TransportHints,
+) -> Result<http::Response<ureq::Body>, ureq::Error> {
+    let request = agent
+        .configure_request(request)
+        .timeout_connect(Some(hints.connect_timeout))
+        .timeout_global(Some(hints.timeout))
+        .build();
+    agent.run(request)
+}
+
 /// An agent that never follows redirects (a 3xx is returned to the core as a response), never
 /// turns statuses into errors, and uses `proxy` (none for managed identity endpoints).
 fn agent(proxy: Option<ureq::Proxy>) -> Agent {
@@ -136,6 +150,11 @@ fn agent(proxy: Option<ureq::Proxy>) -> Agent {
         .max_redirects(0)
         .max_redirects_will_error(false)
         .proxy(proxy)
+        // The request goes out with the core's headers only: no automatic Accept,
+        // Accept-Encoding or User-Agent.
+        .accept(AutoHeaderValue::None)
+        .accept_encoding(AutoHeaderValue::None)
+        .user_agent(AutoHeaderValue::None)
         .build()
         .into()
 }

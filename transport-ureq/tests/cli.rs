@@ -35,13 +35,25 @@ fn token_json_for_each_source_and_identity() {
             let mut args = vec!["token", "--scope", SCOPE];
             args.extend_from_slice(extra);
             let out = azmi(&emu.env(source), &args);
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
             assert_eq!(json["token_type"], "Bearer");
             assert_eq!(json["source"], name);
-            assert!(json["access_token"].as_str().is_some_and(|t| t.starts_with("eyJ")));
-            let (expires_on, refresh_on) = (json["expires_on"].as_i64(), json["refresh_on"].as_i64());
-            assert!(matches!((expires_on, refresh_on), (Some(e), Some(r)) if r < e), "{json}");
+            assert!(
+                json["access_token"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("eyJ"))
+            );
+            let (expires_on, refresh_on) =
+                (json["expires_on"].as_i64(), json["refresh_on"].as_i64());
+            assert!(
+                matches!((expires_on, refresh_on), (Some(e), Some(r)) if r < e),
+                "{json}"
+            );
         }
     }
 }
@@ -49,10 +61,17 @@ fn token_json_for_each_source_and_identity() {
 #[test]
 fn token_output_is_the_bare_token() {
     let emu = emulator();
-    let out = azmi(&emu.env(Source::Imds), &["token", "--scope", SCOPE, "--output", "token"]);
+    let out = azmi(
+        &emu.env(Source::Imds),
+        &["token", "--scope", SCOPE, "--output", "token"],
+    );
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim_end().split('.').count(), 3, "a JWT-shaped token: {text}");
+    assert_eq!(
+        text.trim_end().split('.').count(),
+        3,
+        "a JWT-shaped token: {text}"
+    );
     assert!(text.ends_with('\n'));
 }
 
@@ -63,8 +82,14 @@ fn detect_names_source_and_variables_without_network() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("source: app_service"), "{text}");
-    assert!(text.contains("variables: IDENTITY_ENDPOINT, IDENTITY_HEADER"), "{text}");
-    assert!(!text.contains(emu.identity_header()), "the identity header is a secret: {text}");
+    assert!(
+        text.contains("variables: IDENTITY_ENDPOINT, IDENTITY_HEADER"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(emu.identity_header()),
+        "the identity header is a secret: {text}"
+    );
     assert!(emu.requests().is_empty(), "detect sends nothing");
 
     let out = azmi(&[], &["detect"]);
@@ -79,14 +104,53 @@ fn exit_statuses() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr")
     };
-    let refused = vec![("AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(), format!("http://{closed}"))];
-    let cases: &[(&[(String, String)], &[&str], i32, &str)] = &[
+    let refused = vec![(
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
+        format!("http://{closed}"),
+    )];
+    // (environment, arguments, exit status, what stderr must contain)
+    type Case<'a> = (&'a [(String, String)], &'a [&'a str], i32, &'a str);
+    let cases: &[Case<'_>] = &[
         (&env, &["token", "--scope", SCOPE], 0, ""),
         (&env, &["token"], 2, "--scope"),
-        (&env, &["token", "--scope", SCOPE, "--client-id", "a", "--object-id", "b"], 2, "cannot be used with"),
-        (&env, &["token", "--scope", "bad scope"], 2, "configuration error"),
-        (&refused, &["token", "--scope", SCOPE], 3, "unavailable error"),
-        (&env, &["token", "--scope", SCOPE, "--client-id", "99999999-0000-0000-0000-000000000000"], 4, "failed error"),
+        (
+            &env,
+            &[
+                "token",
+                "--scope",
+                SCOPE,
+                "--client-id",
+                "a",
+                "--object-id",
+                "b",
+            ],
+            2,
+            "cannot be used with",
+        ),
+        (
+            &env,
+            &["token", "--scope", "bad scope"],
+            2,
+            "configuration error",
+        ),
+        (
+            &refused,
+            &["token", "--scope", SCOPE],
+            3,
+            "unavailable error",
+        ),
+        (
+            &env,
+            &[
+                "token",
+                "--scope",
+                SCOPE,
+                "--client-id",
+                "99999999-0000-0000-0000-000000000000",
+            ],
+            4,
+            "failed error",
+        ),
     ];
     for (env, args, code, stderr_has) in cases {
         let out = azmi(env, args);
@@ -94,7 +158,10 @@ fn exit_statuses() {
         assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
         assert!(stderr.contains(stderr_has), "{args:?}: {stderr}");
         if *code >= 3 {
-            assert!(stderr.starts_with("azmi: "), "one-line summary first: {stderr}");
+            assert!(
+                stderr.starts_with("azmi: "),
+                "one-line summary first: {stderr}"
+            );
         }
     }
 }
@@ -107,7 +174,14 @@ fn dead_proxy_in_the_environment_is_not_used() {
     for name in azmi_core::env::VARIABLES {
         command.env_remove(name);
     }
-    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         command.env(name, "http://127.0.0.1:9");
     }
     let out = command
@@ -115,6 +189,14 @@ fn dead_proxy_in_the_environment_is_not_used() {
         .args(["token", "--scope", SCOPE, "--output", "token"])
         .output()
         .expect("azmi runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(emu.requests().len(), 2, "the 503 was retried, both straight to the emulator");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        emu.requests().len(),
+        2,
+        "the 503 was retried, both straight to the emulator"
+    );
 }
