@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Microsoft's own client must accept azmi-emulator.
+#
+# Builds the emulator, installs azure-identity 1.27.0 (msal 1.39.0) into a throw-away venv,
+# confirms from the installed source that the client honours AZURE_POD_IDENTITY_AUTHORITY_HOST
+# (so IMDS traffic goes to the emulator and never to 169.254.169.254), then runs the emulator
+# and the Python checks inside a fresh network namespace that has only loopback. Prints
+# `compat: N passed, M failed` and exits non-zero on any failure.
+#
+# Usage, from the repository root:   bash emulator/compat/run.sh
+# Honours CARGO_TARGET_DIR (default: target/). Needs root (or user namespaces) for unshare.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+# Fixed, fake identities for the checks.
+UA_CLIENT="11111111-2222-3333-4444-555555555555"
+UA_OBJECT="66666666-7777-8888-9999-000000000000"
+UA_RESOURCE="/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/compat/providers/Microsoft.ManagedIdentity/userAssignedIdentities/compat"
+UNKNOWN_CLIENT="99999999-0000-0000-0000-000000000000"
+SOURCES=(imds app-service)
+
+# --------------------------------------------------------------------------------------------
+# Inside the namespace: bring up loopback, prove nothing else exists, run the checks.
+# Arguments: emulator binary, venv python, scratch directory.
+inside() {
+    local bin="$1" py="$2" work="$3"
+    ip link set lo up
+    local links
+    links="$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort -u | tr '\n' ' ')"
+    if [[ "$links" != "lo " ]]; then
+        echo "FAIL: isolation: interfaces other than loopback exist: $links"
+        return 1
+    fi
+    if [[ -n "$(ip route show)" || -n "$(ip -6 route show | grep -v '^\(::1\|fe80\)' || true)" ]]; then
+        echo "FAIL: isolation: the namespace has routes beyond loopback"
+        return 1
+    fi
+
+    # Global, not local: the traps run after this function has returned. A timeout's TERM
+    # must not leave an emulator behind either.
+    emu_pid=""
+    trap 'if [[ -n "${emu_pid:-}" ]]; then kill "$emu_pid" 2>/dev/null || true; fi' EXIT
+    trap 'exit 143' TERM INT
+
+    local source failures=0
+    for source in "${SOURCES[@]}"; do
+        local out="$work/emulator-$source.out"
+        "$bin" --source "$source" \
+            --user-assigned "client_id=$UA_CLIENT,object_id=$UA_OBJECT,resource_id=$UA_RESOURCE" \
+            >"$out" 2>"$work/emulator-$source.err" &
+        emu_pid=$!
+        local i
+        for i in $(seq 1 200); do
+            grep -q '^# azmi-emulator ready' "$out" 2>/dev/null && break
+            if ! kill -0 "$emu_pid" 2>/dev/null; then break; fi
+            sleep 0.1
+        done
+        if ! grep -q '^# azmi-emulator ready' "$out" 2>/dev/null; then
+            echo "FAIL: $source: the emulator did not start: $(cat "$work/emulator-$source.err")"
+            failures=$((failures + 1))
+            kill "$emu_pid" 2>/dev/null || true
+            emu_pid=""
+            continue
+        fi
+        local exports=()
+        mapfile -t exports < <(sed -n 's/^export //p' "$out")
+        local system_client
+        system_client="$(sed -n 's/^# system-assigned: client_id=\([^ ]*\).*/\1/p' "$out")"
+
+        # A clean environment: only what the emulator printed, so no Azure or proxy variable
+        # from the caller can steer the client elsewhere.
+        local rc=0
+        env -i PATH=/usr/bin:/bin HOME="$work" PYTHONDONTWRITEBYTECODE=1 "${exports[@]}" \
+            timeout 120 "$py" "$here/azure_identity_check.py" \
+            --source "$source" \
+            --system-client-id "$system_client" \
+            --user-assigned-client-id "$UA_CLIENT" \
+            --unknown-client-id "$UNKNOWN_CLIENT" || rc=$?
+        if [[ $rc -ne 0 ]]; then failures=$((failures + 1)); fi
+
+        kill "$emu_pid" 2>/dev/null || true
+        wait "$emu_pid" 2>/dev/null || true
+        emu_pid=""
+    done
+    return "$failures"
+}
+
+if [[ "${1:-}" == "--inside" ]]; then
+    rc=0
+    inside "$2" "$3" "$4" || rc=$?
+    exit "$rc"
+fi
+
+# --------------------------------------------------------------------------------------------
+# Outside: isolation first (refuse to run the client at all without it), then build and venv.
+started=$SECONDS
+
+unshare_cmd=()
+if timeout 10 unshare --net true 2>/dev/null; then
+    unshare_cmd=(unshare --net)
+elif timeout 10 unshare --net --map-root-user true 2>/dev/null; then
+    unshare_cmd=(unshare --net --map-root-user)
+else
+    echo "compat: cannot create a network namespace (unshare --net failed); refusing to run the client unisolated" >&2
+    echo "compat: 0 passed, 1 failed"
+    exit 1
+fi
+if ! command -v ip >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        timeout 300 apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq iproute2 >/dev/null
+    else
+        echo "compat: \`ip\` (iproute2) is needed to bring up loopback in the namespace" >&2
+        echo "compat: 0 passed, 1 failed"
+        exit 1
+    fi
+fi
+
+target="${CARGO_TARGET_DIR:-target}"
+[[ "$target" = /* ]] || target="$repo/$target"
+echo "compat: building azmi-emulator (target dir $target)"
+(cd "$repo" && CARGO_TARGET_DIR="$target" timeout 1800 cargo build --quiet -p azmi-emulator)
+bin="$target/debug/azmi-emulator"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/azmi-compat.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+echo "compat: installing azure-identity into a throw-away venv"
+timeout 300 python3 -m venv "$work/venv"
+timeout 900 "$work/venv/bin/pip" install --quiet --disable-pip-version-check \
+    --requirement "$here/requirements.txt"
+py="$work/venv/bin/python"
+
+# Read the installed client before running it: its IMDS request must go to
+# AZURE_POD_IDENTITY_AUTHORITY_HOST, or it would aim at 169.254.169.254. (The namespace would
+# stop it anyway; this check keeps the test meaningful and fails loudly if a release changes.)
+if ! timeout 60 "$py" - <<'PY'
+import inspect, sys
+import azure.identity, msal
+from azure.identity._credentials import imds
+import msal.managed_identity as mi
+problems = []
+if azure.identity.__version__ != "1.27.0":
+    problems.append(f"azure-identity is {azure.identity.__version__}, expected 1.27.0")
+if msal.__version__ != "1.39.0":
+    problems.append(f"msal is {msal.__version__}, expected 1.39.0")
+for name, fn in [("msal _obtain_token_on_azure_vm", mi._obtain_token_on_azure_vm),
+                 ("azure-identity imds._get_request", imds._get_request)]:
+    if "AZURE_POD_IDENTITY_AUTHORITY_HOST" not in inspect.getsource(fn):
+        problems.append(f"{name} does not read AZURE_POD_IDENTITY_AUTHORITY_HOST")
+if "AZURE_POD_IDENTITY_AUTHORITY_HOST" not in inspect.getsource(imds.ImdsCredential.__init__):
+    problems.append("ImdsCredential does not skip its probe for AZURE_POD_IDENTITY_AUTHORITY_HOST")
+for p in problems:
+    print(f"compat: {p}", file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+then
+    echo "compat: the installed client does not honour AZURE_POD_IDENTITY_AUTHORITY_HOST; not running it" >&2
+    echo "compat: 0 passed, 1 failed"
+    exit 1
+fi
+
+echo "compat: running the checks in a network namespace with only loopback (${unshare_cmd[*]})"
+log="$work/checks.log"
+rc=0
+timeout 600 "${unshare_cmd[@]}" bash "$here/run.sh" --inside "$bin" "$py" "$work" 2>&1 | tee "$log" || rc=$?
+passed=$(grep -c '^PASS: ' "$log" || true)
+failed=$(grep -c '^FAIL: ' "$log" || true)
+expected=$((3 * ${#SOURCES[@]}))
+if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+if [[ $((passed + failed)) -lt $expected ]]; then failed=$((failed + expected - passed - failed)); fi
+echo "compat: took $((SECONDS - started)) s"
+echo "compat: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,537 @@
+//! The end-to-end scenario list that every azmi transport runs against the emulator.
+//!
+//! One list, so the blocking and the async transport are held to exactly the same behaviour:
+//! each [`Scenario`] says how to configure the emulator (identities, scripted faults), what the
+//! client asks for, and what must come out — a token or an error of a given class and status —
+//! and how many requests the emulator must have seen. The list knows nothing of azmi's own
+//! types (the emulator must not depend on the code it tests); a transport's test maps its result
+//! to an [`Outcome`] and calls [`run_all`].
+//!
+//! ```no_run
+//! use azmi_emulator::scenarios::{self, Call, Outcome};
+//! // In a transport's tests/scenarios.rs:
+//! fn call(call: &Call) -> Outcome {
+//!     // build the credential from call.env, call.identity, call.timeout; get call.scope; map the result
+//!     # let _ = call; unimplemented!()
+//! }
+//! scenarios::run_all("scenario_child", call);
+//! ```
+
+use std::fmt;
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{Config, Emulator, Fault, Source, UserAssigned};
+
+/// The IDENTITY_HEADER / MSI secret every scenario's emulator uses; errors must never show it.
+pub const SENTINEL_SECRET: &str = "SENTINEL-identity-header-5b1f";
+/// The user-assigned identity every scenario's emulator knows.
+pub const USER_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+/// Its object ID.
+pub const USER_OBJECT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+/// Its resource ID.
+pub const USER_RESOURCE_ID: &str = "/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/scenario";
+/// A client ID the emulator does not know.
+pub const UNKNOWN_CLIENT_ID: &str = "99999999-9999-9999-9999-999999999999";
+/// The environment variable that tells a child test process which scenario to run.
+pub const CHILD_VARIABLE: &str = "AZMI_SCENARIO";
+
+/// Which identity the client asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// System-assigned.
+    System,
+    /// User-assigned by client ID.
+    ClientId(&'static str),
+    /// User-assigned by object ID.
+    ObjectId(&'static str),
+    /// User-assigned by resource ID.
+    ResourceId(&'static str),
+}
+
+/// Where the client is pointed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The emulator, through the variables [`Emulator::env`] gives for the scenario's source.
+    Emulator,
+    /// A loopback port nothing listens on (connection refused), as an IMDS override.
+    ClosedPort,
+}
+
+/// The class of an error, as azmi names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// The credential cannot work here.
+    Unavailable,
+    /// The credential applies but failed.
+    Failed,
+    /// The inputs are wrong; nothing was sent.
+    Configuration,
+}
+
+/// What a scenario must produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// A token.
+    Token,
+    /// An error of this class, with this HTTP status (or none).
+    Error(Class, Option<u16>),
+}
+
+/// What a transport produced, mapped from its own types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A token, with its string (checked to be the emulator's) and expiry in Unix seconds.
+    Token {
+        /// The token string.
+        secret: String,
+        /// Its expiry.
+        expires_on: i64,
+    },
+    /// An error.
+    Error {
+        /// Its class.
+        class: Class,
+        /// The HTTP status it carries.
+        status: Option<u16>,
+        /// Its `Display` text, checked for leaked secrets.
+        message: String,
+        /// Its `Debug` text, checked for leaked secrets.
+        debug: String,
+    },
+}
+
+/// What the transport under test is asked to do.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The environment snapshot to build the credential from (never the process environment).
+    pub env: Vec<(String, String)>,
+    /// The identity to select.
+    pub identity: Identity,
+    /// The one scope to request.
+    pub scope: &'static str,
+    /// The per-attempt total timeout to set, when the scenario needs a short one.
+    pub timeout: Option<Duration>,
+}
+
+/// One end-to-end scenario.
+#[derive(Clone)]
+pub struct Scenario {
+    /// A unique snake_case name.
+    pub name: &'static str,
+    /// The source the client is pointed at.
+    pub source: Source,
+    /// Where the client is pointed.
+    pub target: Target,
+    /// The identity the client asks for.
+    pub identity: Identity,
+    /// The scope.
+    pub scope: &'static str,
+    /// Faults queued on the emulator before the call.
+    pub faults: Vec<Fault>,
+    /// Emulator configuration beyond the common one ([`base_config`]).
+    pub config: fn(Config) -> Config,
+    /// Variables set in the *process* environment of a child test process (proxy variables
+    /// that the HTTP stack would read); empty for scenarios that run in-process.
+    pub process_env: &'static [(&'static str, &'static str)],
+    /// A short per-attempt timeout, for delay faults.
+    pub timeout: Option<Duration>,
+    /// The result.
+    pub expect: Expect,
+    /// How many requests the emulator must have received.
+    pub requests: usize,
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scenario")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The emulator configuration every scenario starts from: a system-assigned identity, the
+/// scenario user-assigned identity, and [`SENTINEL_SECRET`] as IDENTITY_HEADER and MSI secret.
+pub fn base_config() -> Config {
+    Config::default()
+        .user_assigned(UserAssigned::new(
+            USER_CLIENT_ID,
+            USER_OBJECT_ID,
+            USER_RESOURCE_ID,
+        ))
+        .identity_header(SENTINEL_SECRET)
+        .msi_secret(SENTINEL_SECRET)
+}
+
+fn same(config: Config) -> Config {
+    config
+}
+
+const VAULT: &str = "https://vault.azure.net/.default";
+const ARM: &str = "https://management.azure.com";
+
+/// A scenario with the common defaults: IMDS, system-assigned, the Key Vault scope, one request,
+/// a token.
+fn scenario(name: &'static str) -> Scenario {
+    Scenario {
+        name,
+        source: Source::Imds,
+        target: Target::Emulator,
+        identity: Identity::System,
+        scope: VAULT,
+        faults: Vec::new(),
+        config: same,
+        process_env: &[],
+        timeout: None,
+        expect: Expect::Token,
+        requests: 1,
+    }
+}
+
+impl Scenario {
+    fn on(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+    fn identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+    fn scope(mut self, scope: &'static str) -> Self {
+        self.scope = scope;
+        self
+    }
+    fn fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+    fn config(mut self, config: fn(Config) -> Config) -> Self {
+        self.config = config;
+        self
+    }
+    fn expect(mut self, expect: Expect, requests: usize) -> Self {
+        self.expect = expect;
+        self.requests = requests;
+        self
+    }
+    fn error(self, class: Class, status: Option<u16>, requests: usize) -> Self {
+        self.expect(Expect::Error(class, status), requests)
+    }
+    fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Every scenario.
+pub fn all() -> Vec<Scenario> {
+    use Class::{Configuration, Failed, Unavailable};
+    use Identity::{ClientId, ObjectId, ResourceId};
+    let app = Source::AppService;
+    let slow = Duration::from_secs(3);
+    let short = Duration::from_millis(300);
+    vec![
+        // Every identity kind, both sources.
+        scenario("imds_system_assigned"),
+        scenario("imds_bare_resource_scope").scope(ARM),
+        scenario("imds_client_id").identity(ClientId(USER_CLIENT_ID)),
+        scenario("imds_object_id").identity(ObjectId(USER_OBJECT_ID)),
+        scenario("imds_resource_id").identity(ResourceId(USER_RESOURCE_ID)),
+        scenario("app_service_system_assigned").on(app),
+        scenario("app_service_client_id")
+            .on(app)
+            .identity(ClientId(USER_CLIENT_ID)),
+        scenario("app_service_object_id")
+            .on(app)
+            .identity(ObjectId(USER_OBJECT_ID)),
+        scenario("app_service_resource_id")
+            .on(app)
+            .identity(ResourceId(USER_RESOURCE_ID)),
+        // Unknown identities: IMDS 400 is failed for an explicit ID, unavailable for system-assigned.
+        scenario("imds_unknown_client_id")
+            .identity(ClientId(UNKNOWN_CLIENT_ID))
+            .error(Failed, Some(400), 1),
+        scenario("imds_no_system_identity")
+            .config(Config::no_system_assigned)
+            .error(Unavailable, Some(400), 1),
+        scenario("app_service_unknown_client_id")
+            .on(app)
+            .identity(ClientId(UNKNOWN_CLIENT_ID))
+            .error(Failed, Some(400), 1),
+        // Retries under the IMDS policy.
+        scenario("imds_404_retried")
+            .fault(Fault::status(404).times(2))
+            .expect(Expect::Token, 3),
+        scenario("imds_410_retried")
+            .fault(Fault::status(410).times(3))
+            .expect(Expect::Token, 4),
+        scenario("imds_429_retry_after_seconds")
+            .fault(Fault::status(429).retry_after_secs(1))
+            .expect(Expect::Token, 2),
+        scenario("imds_503_retry_after_date")
+            .fault(Fault::status(503).retry_after_date_in(Duration::from_secs(2)))
+            .expect(Expect::Token, 2),
+        scenario("imds_429_retry_after_ms")
+            .fault(Fault::status(429).retry_after_ms(200))
+            .expect(Expect::Token, 2),
+        scenario("imds_500_exhausted")
+            .fault(Fault::status(500).times(20))
+            .error(Failed, Some(500), 6),
+        scenario("imds_501_not_retried")
+            .fault(Fault::status(501))
+            .error(Failed, Some(501), 1),
+        scenario("imds_retry_after_beyond_budget")
+            .fault(Fault::status(429).retry_after_secs(120))
+            .error(Failed, Some(429), 1),
+        // Retries under the standard policy.
+        scenario("app_service_503_retried")
+            .on(app)
+            .fault(Fault::status(503))
+            .expect(Expect::Token, 2),
+        scenario("app_service_500_exhausted")
+            .on(app)
+            .fault(Fault::status(500).times(20))
+            .error(Failed, Some(500), 4),
+        scenario("app_service_404_not_retried")
+            .on(app)
+            .fault(Fault::status(404))
+            .error(Failed, Some(404), 1),
+        // Timeouts, resets and broken bodies.
+        scenario("imds_timeout_retried")
+            .fault(Fault::delay(slow))
+            .timeout(short)
+            .expect(Expect::Token, 2),
+        scenario("imds_timeouts_until_exhausted")
+            .fault(Fault::delay(slow).times(20))
+            .timeout(short)
+            .error(Unavailable, None, 6),
+        scenario("app_service_timeout_retried")
+            .on(app)
+            .fault(Fault::delay(slow))
+            .timeout(short)
+            .expect(Expect::Token, 2),
+        scenario("imds_reset_retried")
+            .fault(Fault::reset())
+            .expect(Expect::Token, 2),
+        scenario("app_service_truncated_body_retried")
+            .on(app)
+            .fault(Fault::truncated(10))
+            .expect(Expect::Token, 2),
+        scenario("imds_oversized_body")
+            .fault(Fault::oversized(2 * 1024 * 1024))
+            .error(Failed, None, 1),
+        scenario("imds_malformed_json_is_unavailable")
+            .fault(Fault::malformed_json())
+            .error(Unavailable, Some(200), 1),
+        scenario("imds_proxy_page_is_unavailable")
+            .fault(Fault::proxy_page())
+            .error(Unavailable, Some(200), 1),
+        scenario("app_service_malformed_json_fails")
+            .on(app)
+            .fault(Fault::malformed_json())
+            .error(Failed, Some(200), 1),
+        scenario("imds_docker_unreachable_403")
+            .fault(Fault::docker_unreachable())
+            .error(Unavailable, Some(403), 1),
+        scenario("imds_wrong_content_type_still_parsed")
+            .fault(Fault::wrong_content_type("text/html")),
+        // Redirects are never followed: the emulator sees only the first request.
+        scenario("imds_redirect_not_followed")
+            .fault(Fault::redirect(302))
+            .error(Failed, Some(302), 1),
+        scenario("app_service_redirect_not_followed")
+            .on(app)
+            .fault(Fault::redirect(307))
+            .error(Failed, Some(307), 1),
+        // Nothing listening: unavailable at once, no retry.
+        Scenario {
+            target: Target::ClosedPort,
+            ..scenario("imds_connection_refused").error(Unavailable, None, 0)
+        },
+        // Proxy variables pointing at a dead proxy are ignored for managed identity traffic.
+        Scenario {
+            process_env: &[
+                ("HTTP_PROXY", "http://127.0.0.1:9"),
+                ("http_proxy", "http://127.0.0.1:9"),
+                ("HTTPS_PROXY", "http://127.0.0.1:9"),
+                ("https_proxy", "http://127.0.0.1:9"),
+                ("ALL_PROXY", "http://127.0.0.1:9"),
+                ("all_proxy", "http://127.0.0.1:9"),
+            ],
+            ..scenario("imds_dead_proxy_ignored")
+        },
+        Scenario {
+            process_env: &[
+                ("HTTP_PROXY", "http://127.0.0.1:9"),
+                ("ALL_PROXY", "http://127.0.0.1:9"),
+            ],
+            ..scenario("app_service_dead_proxy_ignored").on(app)
+        },
+        // Configuration errors: nothing is sent.
+        scenario("invalid_scope_is_configuration")
+            .scope("https://vault.azure.net/.default ;")
+            .error(Configuration, None, 0),
+        scenario("app_service_empty_client_id_is_configuration")
+            .on(app)
+            .identity(ClientId(""))
+            .error(Configuration, None, 0),
+    ]
+}
+
+/// Checks an outcome against the scenario; `Err` describes the mismatch.
+pub fn check(scenario: &Scenario, outcome: &Outcome, requests: usize) -> Result<(), String> {
+    let name = scenario.name;
+    match (&scenario.expect, outcome) {
+        (Expect::Token, Outcome::Token { secret, .. }) => {
+            if crate::token::decode_claims(secret).is_none() {
+                return Err(format!("{name}: the token is not one the emulator issued"));
+            }
+        }
+        (
+            Expect::Error(class, status),
+            Outcome::Error {
+                class: got,
+                status: got_status,
+                message,
+                debug,
+            },
+        ) => {
+            if class != got || status != got_status {
+                return Err(format!(
+                    "{name}: expected {class:?} with status {status:?}, got {got:?} with status {got_status:?}: {message}"
+                ));
+            }
+            for text in [message, debug] {
+                if text.contains(SENTINEL_SECRET) || text.contains("eyJ") {
+                    return Err(format!("{name}: an error leaks a secret: {text}"));
+                }
+            }
+        }
+        (want, got) => return Err(format!("{name}: expected {want:?}, got {got:?}")),
+    }
+    if requests != scenario.requests {
+        return Err(format!(
+            "{name}: the emulator received {requests} request(s), expected {}",
+            scenario.requests
+        ));
+    }
+    Ok(())
+}
+
+/// Runs one scenario in this process through `client`.
+pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result<(), String> {
+    let mut config = (scenario.config)(base_config());
+    for fault in &scenario.faults {
+        config = config.fault(fault.clone());
+    }
+    let emulator = Emulator::start(config)
+        .map_err(|e| format!("{}: emulator did not start: {e}", scenario.name))?;
+    let env = match scenario.target {
+        Target::Emulator => emulator.env(scenario.source),
+        Target::ClosedPort => vec![(
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
+            format!("http://{}", closed_port()),
+        )],
+    };
+    let call = Call {
+        env,
+        identity: scenario.identity.clone(),
+        scope: scenario.scope,
+        timeout: scenario.timeout,
+    };
+    let outcome = client(&call);
+    check(scenario, &outcome, emulator.requests().len())
+}
+
+/// A loopback address nothing listens on: bind an ephemeral port, then release it.
+fn closed_port() -> String {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "127.0.0.1:9".to_string())
+}
+
+/// Runs every scenario. Scenarios with [`Scenario::process_env`] run in a child process: the
+/// current test binary, re-run with `--exact <child_test>` and [`CHILD_VARIABLE`] naming the
+/// scenario, so proxy variables reach the HTTP stack without mutating this process's
+/// environment. `child_test` must be a test that calls [`run_child`] with the same client.
+/// Panics with every mismatch listed (this is a test helper).
+pub fn run_all(child_test: &str, client: impl Fn(&Call) -> Outcome) {
+    let mut failures = Vec::new();
+    let scenarios = all();
+    let started = Instant::now();
+    for scenario in &scenarios {
+        let result = if scenario.process_env.is_empty() {
+            run_one(scenario, &client)
+        } else {
+            run_in_child(scenario, child_test)
+        };
+        if let Err(e) = result {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        scenarios.len(),
+        failures.join("\n")
+    );
+    // Guard the suite's own speed: retries must be skipped by the test clock, not slept.
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "the scenario list took {:?}",
+        started.elapsed()
+    );
+}
+
+fn run_in_child(scenario: &Scenario, child_test: &str) -> Result<(), String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("{}: no test binary path: {e}", scenario.name))?;
+    let mut command = Command::new(exe);
+    command
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_VARIABLE, scenario.name);
+    for (name, value) in scenario.process_env {
+        command.env(name, value);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("{}: child did not run: {e}", scenario.name))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{}: child process failed: {}{}",
+            scenario.name,
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    if !stdout.contains(&format!("scenario {} ok", scenario.name)) {
+        return Err(format!(
+            "{}: child process did not run the scenario: {stdout}",
+            scenario.name
+        ));
+    }
+    Ok(())
+}
+
+/// The child side of [`run_all`]: when [`CHILD_VARIABLE`] names a scenario, runs it through
+/// `client` and panics on a mismatch; otherwise does nothing.
+pub fn run_child(client: impl Fn(&Call) -> Outcome) {
+    let Ok(name) = std::env::var(CHILD_VARIABLE) else {
+        return;
+    };
+    let Some(scenario) = all().into_iter().find(|s| s.name == name) else {
+        panic!("no scenario named {name}");
+    };
+    if let Err(e) = run_one(&scenario, &client) {
+        panic!("{e}");
+    }
+    // Read by the parent, which checks the scenario really ran.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("scenario {name} ok");
+    }
+}
