@@ -42,7 +42,9 @@ pub fn describe(body: &[u8]) -> Option<String> {
         .flatten()
         .find(|s| !s.trim().is_empty());
         if let Some(text) = description {
-            return Some(clean(text));
+            // A description can itself quote a token response (a gateway relaying an upstream
+            // answer); tokens never appear in errors (PROTOCOL.md §1.10), so redact it too.
+            return Some(clean(&redact_text(text)));
         }
     }
     let text = match parsed {

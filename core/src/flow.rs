@@ -140,11 +140,13 @@ impl TokenFlow {
     pub fn poll(&mut self, now: OffsetDateTime) -> Action {
         match &self.state {
             State::Probe => match &self.probe {
-                Some(probe) => {
+                // PROTOCOL.md §2.1: after one success the probe is never sent again by this
+                // instance, including by flows built before another flow's probe passed.
+                Some(probe) if !probe.passed.load(Ordering::Acquire) => {
                     self.state = State::AwaitingProbe;
                     Action::Send(probe.request.build())
                 }
-                None => self.send_attempt(now),
+                _ => self.send_attempt(now),
             },
             State::Ready => self.send_attempt(now),
             State::Sleeping { until } if now < *until => {

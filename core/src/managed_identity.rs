@@ -55,9 +55,14 @@ impl ManagedIdentity {
             .query_parameter(source)
             .map_err(config_error)?;
         if !source.is_supported() {
+            // Detection by the installed Arc agent involves no variable: say so rather than
+            // printing an empty "(from )".
+            let why = match detection.variables() {
+                [] => "the Azure Arc agent installed on this host".to_string(),
+                variables => variables.join(", "),
+            };
             return Err(config_error(format!(
-                "the environment selects {source} (from {}), which this version of azmi does not support yet; supported sources: IMDS, App Service",
-                detection.variables().join(", ")
+                "the environment selects {source} (from {why}), which this version of azmi does not support yet; supported sources: IMDS, App Service"
             )));
         }
         Ok(ManagedIdentity {

@@ -267,16 +267,24 @@ impl RetryState {
             Retryable::Transient => None,
         };
         let wait = match server {
-            Some(wait) => wait,
-            None => self
-                .policy
-                .base_delay(self.retries)
-                .mul_f64(self.jitter.next_factor()),
+            Some(wait) if !is_imds_410 => wait,
+            // An IMDS 410 has no retry count limit, only the 70 s window (PROTOCOL.md §1.8), so a
+            // server delay shorter than the computed one (`Retry-After: 0`) would let the flow
+            // resend at the same instant without end. It may lengthen the wait, never shorten it.
+            Some(wait) => wait.max(self.computed_delay()),
+            None => self.computed_delay(),
         };
         if elapsed.saturating_add(wait) > self.policy.budget() {
             return RetryDecision::OverBudget(wait);
         }
         self.retries += 1;
         RetryDecision::RetryAfter(wait)
+    }
+
+    /// The policy's delay for the next retry, with the next jitter factor.
+    fn computed_delay(&mut self) -> Duration {
+        self.policy
+            .base_delay(self.retries)
+            .mul_f64(self.jitter.next_factor())
     }
 }

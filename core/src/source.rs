@@ -173,8 +173,10 @@ impl Detection {
                 None => Detection {
                     source: Source::AppService,
                     endpoint: Endpoint::AppService {
-                        url: checked_endpoint(env::IDENTITY_ENDPOINT, url)?,
-                        header: Secret::new(header),
+                        url: checked_endpoint(env::IDENTITY_ENDPOINT, url)
+                            .map_err(|e| e.with_source(Source::AppService))?,
+                        header: checked_header(env::IDENTITY_HEADER, header)
+                            .map_err(|e| e.with_source(Source::AppService))?,
                     },
                     variables: vec![env::IDENTITY_ENDPOINT, env::IDENTITY_HEADER],
                 },
@@ -275,6 +277,20 @@ impl Detection {
     pub fn variables(&self) -> &[&'static str] {
         &self.variables
     }
+}
+
+/// A header value taken from a variable must be sendable in an HTTP header. Checked here, at
+/// construction, because PROTOCOL.md §0 and §1.2 make a bad input a configuration error before any
+/// request; the message names the variable and never echoes the (secret) value.
+fn checked_header(variable: &str, value: &str) -> Result<Secret, Error> {
+    http::HeaderValue::from_str(value)
+        .map(|_| Secret::new(value))
+        .map_err(|_| {
+            Error::configuration(
+                CREDENTIAL,
+                format!("{variable} contains characters that cannot be sent in an HTTP header"),
+            )
+        })
 }
 
 /// An endpoint URL taken verbatim from a variable must at least be an absolute http(s) URL.

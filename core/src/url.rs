@@ -53,16 +53,35 @@ pub(crate) fn authority_base(
     value: &str,
     https_only: bool,
 ) -> Result<String, String> {
-    check_scheme(variable, value, https_only)?;
+    let uri = check_scheme(variable, value, https_only)?;
+    // A path is appended to the base (PROTOCOL.md §1.5, §2): after a query it would land inside
+    // the query, so a base with one is malformed.
+    if uri.query().is_some() {
+        return Err(format!(
+            "{variable} must be {} with a host; it must not have a query",
+            wanted(https_only)
+        ));
+    }
     Ok(value.strip_suffix('/').unwrap_or(value).to_string())
 }
 
-fn check_scheme(variable: &str, value: &str, https_only: bool) -> Result<http::Uri, String> {
-    let wanted = if https_only {
+fn wanted(https_only: bool) -> &'static str {
+    if https_only {
         "an https URL"
     } else {
         "an http or https URL"
-    };
+    }
+}
+
+fn check_scheme(variable: &str, value: &str, https_only: bool) -> Result<http::Uri, String> {
+    let wanted = wanted(https_only);
+    // `http::Uri` silently drops a fragment, and with it anything azmi appends after it (the
+    // whole api-version/resource query of PROTOCOL.md §2, §3.1): refuse it instead.
+    if value.contains('#') {
+        return Err(format!(
+            "{variable} must be {wanted} with a host; it must not have a fragment (#)"
+        ));
+    }
     let uri: http::Uri = value
         .parse()
         .map_err(|_| format!("{variable} must be {wanted} with a host; it is not a valid URL"))?;
@@ -120,6 +139,10 @@ mod tests {
         assert!(authority_base("V", "ftp://h", false).is_err());
         assert!(authority_base("V", "/relative", false).is_err());
         assert!(authority_base("V", "not a url", false).is_err());
+        assert!(authority_base("V", "http://h/?q=1", false).is_err());
+        assert!(authority_base("V", "http://h/#f", false).is_err());
+        assert!(check_absolute_http("V", "http://h/p#f").is_err());
+        assert!(check_absolute_http("V", "http://h/p?q=1").is_ok());
         let msg = authority_base("V", "http://user:pw@/x", false).unwrap_err();
         assert!(!msg.contains("pw"), "{msg}");
     }
