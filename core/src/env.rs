@@ -95,7 +95,53 @@ pub struct EnvSnapshot {
     arc_agent_installed: bool,
 }
 
+impl Os {
+    /// The operating system this crate was compiled for.
+    ///
+    /// ```
+    /// # use azmi_core::env::Os;
+    /// if cfg!(target_os = "linux") { assert_eq!(Os::current(), Os::Linux); }
+    /// ```
+    pub const fn current() -> Os {
+        if cfg!(target_os = "linux") {
+            Os::Linux
+        } else if cfg!(windows) {
+            Os::Windows
+        } else {
+            Os::Other
+        }
+    }
+}
+
 impl EnvSnapshot {
+    /// Captures a snapshot through the caller's I/O: `lookup` reads one environment variable
+    /// (asked for each name in [`VARIABLES`], and `ProgramFiles` on Windows), `is_file` tells
+    /// whether a path is a regular file (asked for the Azure Arc agent's paths). The core itself
+    /// reads nothing; a transport passes its environment lookup and a filesystem check.
+    ///
+    /// ```
+    /// use azmi_core::EnvSnapshot;
+    /// let env = EnvSnapshot::capture(
+    ///     |name| (name == "MSI_ENDPOINT").then(|| "http://localhost:50342/oauth2/token".to_string()),
+    ///     |_path| false,
+    /// );
+    /// assert_eq!(env.get("MSI_ENDPOINT"), Some("http://localhost:50342/oauth2/token"));
+    /// assert!(!env.arc_agent_installed());
+    /// ```
+    pub fn capture(
+        lookup: impl Fn(&str) -> Option<String>,
+        is_file: impl Fn(&str) -> bool,
+    ) -> Self {
+        let pairs = VARIABLES
+            .iter()
+            .filter_map(|name| lookup(name).map(|value| (*name, value)));
+        let program_files = lookup("ProgramFiles");
+        let arc_installed = arc_agent_paths(Os::current(), program_files.as_deref())
+            .iter()
+            .any(|path| is_file(path));
+        EnvSnapshot::from_pairs(pairs).with_arc_agent_installed(arc_installed)
+    }
+
     /// An empty environment: detection selects IMDS at its default address.
     pub fn new() -> Self {
         Self::default()
