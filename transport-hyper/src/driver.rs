@@ -1,0 +1,465 @@
+//! The one driver loop: executes the core's actions with hyper on tokio and the driver's clock.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use azmi_core::http;
+use azmi_core::{
+    AccessToken, Action, Error, TlsPolicy, TokenFlow, TransportFailure, TransportHints,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::clock::{Clock, SystemClock};
+
+/// The name driver-level errors carry.
+const DRIVER_NAME: &str = "azmi-hyper";
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many connect timeouts get a pooled client of their own.
+const MAX_CLIENTS: usize = 8;
+
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Executes core [`TokenFlow`]s: requests through hyper, sleeps through its [`Clock`].
+///
+/// Requests go out exactly as the core built them, under the [`TransportHints`] in their
+/// extensions:
+///
+/// * **no proxy**, ever: hyper's client reads no proxy configuration. Requests whose hints say
+///   [`ProxyPolicy::Allowed`](azmi_core::ProxyPolicy::Allowed) (no managed identity flow produces them) are sent directly too;
+/// * **no redirects**: a 3xx is handed back to the core as a response;
+/// * the **connect timeout** and the **total timeout**, which covers connecting, sending and
+///   reading the whole body;
+/// * the **body cap**: a longer body ends the attempt with [`TransportFailure::BodyTooLarge`];
+/// * **TLS** through rustls with the WebPKI roots for `https` URLs. Certificate pinning
+///   ([`TlsPolicy::PinnedSha1`], Service Fabric) is not available yet and fails the attempt
+///   with [`TransportFailure::Tls`].
+///
+/// 4xx and 5xx responses are responses, not errors. Any flow from `azmi-core` can run here, so
+/// other SDKs can reuse this driver. Clones share their connection pools and clock.
+///
+/// The driver needs a tokio runtime with I/O and time enabled (it spawns hyper's connection
+/// tasks on the current runtime); pooled connections belong to the runtime that opened them.
+///
+/// ```no_run
+/// use azmi_core::{EnvSnapshot, ManagedIdentity, ManagedIdentityOptions};
+/// use azmi_hyper::Driver;
+/// # async fn example() -> Result<(), azmi_core::Error> {
+/// let env = EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:8080")]);
+/// let mi = ManagedIdentity::new(&env, ManagedIdentityOptions::default())?;
+/// let flow = mi.flow(&["https://vault.azure.net/.default"], azmi_hyper::jitter_seed())?;
+/// let token = Driver::new().run(flow).await?;
+/// # let _ = token;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Driver {
+    inner: Arc<DriverInner>,
+}
+
+struct DriverInner {
+    /// One client per connect timeout in use (the connector fixes it); almost always one.
+    clients: Mutex<Vec<(Duration, HyperClient)>>,
+    tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl Default for Driver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Driver {
+    /// A driver on the system clock.
+    ///
+    /// ```
+    /// let driver = azmi_hyper::Driver::new();
+    /// # let _ = driver;
+    /// ```
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// A driver on the given clock (tests use [`FastForwardClock`](crate::FastForwardClock)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use azmi_hyper::{Driver, FastForwardClock};
+    /// let driver = Driver::with_clock(Arc::new(FastForwardClock::new()));
+    /// # let _ = driver;
+    /// ```
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Driver {
+            inner: Arc::new(DriverInner {
+                clients: Mutex::new(Vec::new()),
+                tls: OnceLock::new(),
+                clock,
+            }),
+        }
+    }
+
+    /// The clock.
+    ///
+    /// ```
+    /// use azmi_hyper::Driver;
+    /// assert!(Driver::new().clock().now().year() >= 2024);
+    /// ```
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub(crate) fn clock_handle(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Runs a flow to its end: the driver-loop contract of `azmi-core`.
+    ///
+    /// ```no_run
+    /// # async fn example(flow: azmi_core::TokenFlow) -> Result<(), azmi_core::Error> {
+    /// let token = azmi_hyper::Driver::new().run(flow).await?;
+    /// println!("expires {}", token.expires_on());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn run(&self, mut flow: TokenFlow) -> Result<AccessToken, Error> {
+        loop {
+            match flow.poll(self.clock().now()) {
+                Action::Send(request) => match self.execute(request).await {
+                    Ok(response) => flow.handle_response(self.clock().now(), response),
+                    Err(failure) => flow.handle_failure(self.clock().now(), failure),
+                },
+                Action::Sleep(duration) => self.clock().sleep(duration).await,
+                Action::Done(result) => return result,
+                // `Action` is non-exhaustive: an action this driver does not know means the core
+                // is newer than the driver; end the flow rather than spin. The action is not
+                // printed: it may carry a request with secret headers.
+                _ => {
+                    return Err(Error::failed(
+                        DRIVER_NAME,
+                        "the driver cannot execute an action of this azmi-core version; upgrade azmi-hyper",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Executes one request under its hints. Every HTTP status is a response; only failures to
+    /// get a complete response are errors.
+    ///
+    /// ```no_run
+    /// use azmi_core::http;
+    /// # async fn example() -> Result<(), azmi_core::TransportFailure> {
+    /// let request = http::Request::get("http://127.0.0.1:8080/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net")
+    ///     .header("Metadata", "true")
+    ///     .body(Vec::new())
+    ///     .expect("a valid request");
+    /// let response = azmi_hyper::Driver::new().execute(request).await?;
+    /// println!("{}", response.status());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportFailure> {
+        let hints = TransportHints::of(&request);
+        match hints.tls {
+            TlsPolicy::WebPki => {}
+            TlsPolicy::PinnedSha1(_) => {
+                // Pinning needs a custom rustls verifier per request; until the Service Fabric
+                // source lands, nothing in the core asks for it.
+                return Err(TransportFailure::Tls(
+                    "certificate pinning (Service Fabric) is not available in azmi-hyper".into(),
+                ));
+            }
+            _ => {
+                return Err(TransportFailure::Tls(
+                    "this TLS policy is not available in azmi-hyper".into(),
+                ));
+            }
+        }
+        // `hints.proxy` needs no action: hyper's client never uses a proxy, which is what
+        // `ProxyPolicy::Never` demands and what `ProxyPolicy::Allowed` (a "may", produced by no
+        // managed identity flow yet) permits.
+        let client = self.client(hints.connect_timeout)?;
+        let request = request.map(|body| Full::new(Bytes::from(body)));
+        match tokio::time::timeout(hints.timeout, exchange(&client, request, hints.body_limit))
+            .await
+        {
+            Ok(result) => result,
+            Err(_elapsed) => Err(TransportFailure::Timeout),
+        }
+    }
+
+    /// The client for this connect timeout, built on first use.
+    fn client(&self, connect_timeout: Duration) -> Result<HyperClient, TransportFailure> {
+        let mut clients = self
+            .inner
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, client)) = clients.iter().find(|(t, _)| *t == connect_timeout) {
+            return Ok(client.clone());
+        }
+        let tls = self
+            .inner
+            .tls
+            .get_or_init(|| tls_config().map(Arc::new))
+            .clone()
+            .map_err(TransportFailure::Tls)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        // A driver shared by an SDK that varies its connect timeouts keeps a few pools only.
+        if clients.len() >= MAX_CLIENTS {
+            clients.remove(0);
+        }
+        clients.push((connect_timeout, client.clone()));
+        Ok(client)
+    }
+}
+
+/// rustls with the ring provider and the Mozilla (webpki-roots) trust anchors.
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    use hyper_rustls::ConfigBuilderExt as _;
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_webpki_roots().with_no_client_auth())
+        .map_err(|e| format!("TLS configuration: {e}"))
+}
+
+/// Sends the request and reads the whole body under the limit.
+async fn exchange(
+    client: &HyperClient,
+    request: http::Request<Full<Bytes>>,
+    limit: usize,
+) -> Result<http::Response<Vec<u8>>, TransportFailure> {
+    let response = client.request(request).await.map_err(|e| failure(&e))?;
+    let (parts, body) = response.into_parts();
+    let announced = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|len| len > limit as u64) {
+        return Err(TransportFailure::BodyTooLarge { limit });
+    }
+    let body = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                TransportFailure::BodyTooLarge { limit }
+            } else {
+                classify(e.as_ref(), false)
+            }
+        })?
+        .to_bytes();
+    Ok(http::Response::from_parts(parts, Vec::from(body)))
+}
+
+/// Maps a hyper client error to what the core needs to know. hyper's and the OS's messages
+/// carry no headers, so no secret reaches the description.
+fn failure(error: &hyper_util::client::legacy::Error) -> TransportFailure {
+    classify(error, error.is_connect())
+}
+
+/// Classifies an error by its source chain: TLS first, then the innermost I/O error (whose kind
+/// says refused, unreachable, timed out or reset), then hyper's own verdicts.
+fn classify(error: &(dyn StdError + 'static), connecting: bool) -> TransportFailure {
+    let chain = chain(error);
+    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
+        return TransportFailure::Tls(tls.to_string());
+    }
+    if let Some(io) = chain
+        .iter()
+        .rev()
+        .find_map(|e| e.downcast_ref::<io::Error>())
+    {
+        return match io_failure(io) {
+            // The connector reports its connect timeout as a timed-out I/O error.
+            TransportFailure::Timeout if connecting => TransportFailure::ConnectTimeout,
+            TransportFailure::Other(_) => TransportFailure::Other(describe(&chain, connecting)),
+            other => other,
+        };
+    }
+    if let Some(h) = chain.iter().find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        if h.is_incomplete_message() || h.is_canceled() {
+            return TransportFailure::ConnectionReset;
+        }
+        if h.is_timeout() {
+            return TransportFailure::Timeout;
+        }
+    }
+    TransportFailure::Other(describe(&chain, connecting))
+}
+
+fn io_failure(e: &io::Error) -> TransportFailure {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => TransportFailure::ConnectionRefused,
+        // Windows reports a blocked or unroutable IMDS as access forbidden (PROTOCOL.md §1.8).
+        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable | K::PermissionDenied => {
+            TransportFailure::Unreachable
+        }
+        K::TimedOut | K::WouldBlock => TransportFailure::Timeout,
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => {
+            TransportFailure::ConnectionReset
+        }
+        _ => TransportFailure::Other(format!("I/O error: {e}")),
+    }
+}
+
+/// The error and its causes, outermost first. `io::Error` hides a wrapped error from
+/// `source()` (it forwards to the wrapped error's own source), so it is unwrapped explicitly.
+fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        // Bounded: source chains are short, and a cycle must not hang the driver.
+        if out.len() >= 16 {
+            break;
+        }
+        out.push(e);
+        next = match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    out
+}
+
+/// "could not connect: <cause>: <cause>…" or "<cause>: <cause>…", without repeats.
+fn describe(chain: &[&(dyn StdError + 'static)], connecting: bool) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in chain {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    let text = parts.join(": ");
+    if connecting {
+        format!("could not connect: {text}")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, "scripted")
+    }
+
+    #[test]
+    fn io_kinds_map_like_azmi_ureq() {
+        use io::ErrorKind as K;
+        let cases = [
+            (K::ConnectionRefused, TransportFailure::ConnectionRefused),
+            (K::HostUnreachable, TransportFailure::Unreachable),
+            (K::NetworkUnreachable, TransportFailure::Unreachable),
+            (K::AddrNotAvailable, TransportFailure::Unreachable),
+            (K::PermissionDenied, TransportFailure::Unreachable),
+            (K::TimedOut, TransportFailure::Timeout),
+            (K::WouldBlock, TransportFailure::Timeout),
+            (K::ConnectionReset, TransportFailure::ConnectionReset),
+            (K::ConnectionAborted, TransportFailure::ConnectionReset),
+            (K::UnexpectedEof, TransportFailure::ConnectionReset),
+            (K::BrokenPipe, TransportFailure::ConnectionReset),
+        ];
+        for (kind, expected) in cases {
+            assert_eq!(io_failure(&io(kind)), expected, "{kind:?}");
+            assert_eq!(classify(&io(kind), false), expected, "{kind:?}");
+        }
+        assert!(
+            matches!(io_failure(&io(K::InvalidInput)), TransportFailure::Other(m) if m.contains("scripted"))
+        );
+    }
+
+    #[test]
+    fn a_timeout_while_connecting_is_a_connect_timeout() {
+        assert_eq!(
+            classify(&io(io::ErrorKind::TimedOut), true),
+            TransportFailure::ConnectTimeout
+        );
+        assert_eq!(
+            classify(&io(io::ErrorKind::TimedOut), false),
+            TransportFailure::Timeout
+        );
+        // Other kinds keep their meaning while connecting.
+        assert_eq!(
+            classify(&io(io::ErrorKind::ConnectionRefused), true),
+            TransportFailure::ConnectionRefused
+        );
+    }
+
+    #[test]
+    fn the_innermost_io_error_decides() {
+        // hyper-rustls wraps the TLS stream's error in `io::Error::other`.
+        let wrapped = io::Error::other(io(io::ErrorKind::UnexpectedEof));
+        assert_eq!(classify(&wrapped, true), TransportFailure::ConnectionReset);
+    }
+
+    #[test]
+    fn tls_errors_are_found_behind_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, tls));
+        assert!(
+            matches!(classify(&wrapped, true), TransportFailure::Tls(m) if m.contains("UnknownIssuer") || m.contains("unknown issuer"))
+        );
+    }
+
+    #[test]
+    fn anything_else_is_described() {
+        #[derive(Debug)]
+        struct Outer(io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("dns error")
+            }
+        }
+        impl StdError for Outer {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(io::Error::other("failed to lookup address information"));
+        assert_eq!(
+            classify(&e, true),
+            TransportFailure::Other(
+                "could not connect: dns error: failed to lookup address information".into()
+            )
+        );
+    }
+}
