@@ -57,9 +57,11 @@ pub enum Freshness {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheEntry {
     token: AccessToken,
-    /// `expires_on − 5 min`, computed once: the hit path only compares.
-    usable_until: OffsetDateTime,
     next_refresh: OffsetDateTime,
+    // The two instants the hit path compares against, as Unix nanoseconds: a transport can then
+    // read its clock as a plain number instead of building an `OffsetDateTime` on every hit.
+    usable_until_ns: i128,
+    next_refresh_ns: i128,
 }
 
 impl CacheEntry {
@@ -67,7 +69,9 @@ impl CacheEntry {
     /// (it is unusable already: it expires within five minutes or looks expired).
     pub fn new(token: AccessToken, now: OffsetDateTime) -> Option<Self> {
         token.is_usable_at(now).then(|| CacheEntry {
-            usable_until: token.expires_on() - crate::token::EXPIRY_MARGIN,
+            usable_until_ns: (token.expires_on() - crate::token::EXPIRY_MARGIN)
+                .unix_timestamp_nanos(),
+            next_refresh_ns: token.refresh_on().unix_timestamp_nanos(),
             next_refresh: token.refresh_on(),
             token,
         })
@@ -85,9 +89,24 @@ impl CacheEntry {
 
     /// The verdict at `now`.
     pub fn freshness(&self, now: OffsetDateTime) -> Freshness {
-        if now >= self.usable_until {
+        self.freshness_at_unix_nanos(now.unix_timestamp_nanos())
+    }
+
+    /// The verdict at `now`, given as nanoseconds since the Unix epoch: the same decision as
+    /// [`CacheEntry::freshness`] for a hit path that reads the clock as a number.
+    ///
+    /// ```
+    /// use azmi_core::{AccessToken, CacheEntry, Freshness};
+    /// use time::{macros::datetime, Duration};
+    /// let t0 = datetime!(2026-11-26 10:00 UTC);
+    /// let entry = CacheEntry::new(AccessToken::new("x", "Bearer", t0 + Duration::hours(1), t0 + Duration::minutes(30)), t0).unwrap();
+    /// let now = t0 + Duration::minutes(31);
+    /// assert_eq!(entry.freshness_at_unix_nanos(now.unix_timestamp_nanos()), entry.freshness(now));
+    /// ```
+    pub fn freshness_at_unix_nanos(&self, now: i128) -> Freshness {
+        if now >= self.usable_until_ns {
             Freshness::Unusable
-        } else if now >= self.next_refresh {
+        } else if now >= self.next_refresh_ns {
             Freshness::RefreshDue
         } else {
             Freshness::Fresh
@@ -96,8 +115,10 @@ impl CacheEntry {
 
     /// The same entry after a refresh failed at `now`: keep serving, retry no sooner than 30 s.
     pub fn after_failed_refresh(&self, now: OffsetDateTime) -> Self {
+        let next_refresh = now + REFRESH_RETRY_INTERVAL;
         CacheEntry {
-            next_refresh: now + REFRESH_RETRY_INTERVAL,
+            next_refresh,
+            next_refresh_ns: next_refresh.unix_timestamp_nanos(),
             ..self.clone()
         }
     }

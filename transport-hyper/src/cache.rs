@@ -70,12 +70,13 @@ enum Plan {
 impl TokenCache {
     /// The hit path: the token for `scope` if it is cached and fresh. No lock, no
     /// reference-count traffic — arc-swap guards only.
-    pub(crate) fn hit(&self, scope: &str, now: OffsetDateTime) -> Option<AccessToken> {
+    pub(crate) fn hit(&self, scope: &str, now_unix_nanos: i128) -> Option<AccessToken> {
         let slots = self.slots.load();
         let (_, slot) = slots.iter().find(|(s, _)| **s == *scope)?;
         let entry = slot.entry.load();
         let entry = entry.as_ref()?;
-        (entry.freshness(now) == Freshness::Fresh).then(|| entry.token().clone())
+        (entry.freshness_at_unix_nanos(now_unix_nanos) == Freshness::Fresh)
+            .then(|| entry.token().clone())
     }
 
     /// The token for `scope`: from the cache when it is fresh; from the cache while another

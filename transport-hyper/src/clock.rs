@@ -36,6 +36,12 @@ pub type SleepFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> OffsetDateTime;
+
+    /// The current wall-clock time as nanoseconds since the Unix epoch: what the cache's hit
+    /// path reads. Override it when the clock can produce it more cheaply than [`Clock::now`].
+    fn unix_nanos(&self) -> i128 {
+        self.now().unix_timestamp_nanos()
+    }
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> SleepFuture<'_>;
 }
@@ -53,6 +59,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    fn unix_nanos(&self) -> i128 {
+        system_unix_nanos()
     }
 
     fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
@@ -118,5 +128,14 @@ impl Clock for FastForwardClock {
     fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
         self.advance(duration);
         Box::pin(std::future::ready(()))
+    }
+}
+
+/// The system time as Unix nanoseconds, without building an `OffsetDateTime` (which costs a
+/// calendar conversion on every cache hit).
+fn system_unix_nanos() -> i128 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i128::try_from(after.as_nanos()).unwrap_or(i128::MAX),
+        Err(before) => -i128::try_from(before.duration().as_nanos()).unwrap_or(i128::MAX),
     }
 }

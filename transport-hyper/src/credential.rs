@@ -99,7 +99,7 @@ impl ManagedIdentityCredential {
         let inner = &self.inner;
         // The cache holds only scopes that passed validation, so a hit needs no re-validation.
         if let [scope] = scopes
-            && let Some(token) = inner.cache.hit(scope, inner.driver.clock().now())
+            && let Some(token) = inner.cache.hit(scope, inner.driver.clock().unix_nanos())
         {
             return Ok(token);
         }

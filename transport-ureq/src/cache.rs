@@ -45,12 +45,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl TokenCache {
     /// The hit path: the cached token for `scope` if it is fresh at `now`. No lock, no
     /// reference-count traffic on the cache's structures — arc-swap guards only.
-    pub(crate) fn fresh(&self, scope: &str, now: OffsetDateTime) -> Option<AccessToken> {
+    pub(crate) fn fresh(&self, scope: &str, now_unix_nanos: i128) -> Option<AccessToken> {
         let slots = self.slots.load();
         let (_, slot) = slots.iter().find(|(s, _)| **s == *scope)?;
         let entry = slot.entry.load();
         let entry = entry.as_ref()?;
-        (entry.freshness(now) == Freshness::Fresh).then(|| entry.token().clone())
+        (entry.freshness_at_unix_nanos(now_unix_nanos) == Freshness::Fresh)
+            .then(|| entry.token().clone())
     }
 
     /// The token for `scope` when [`TokenCache::fresh`] had none: from the cache while one

@@ -62,7 +62,7 @@ impl ManagedIdentityCredential {
     pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         let inner = &*self.inner;
         if let [scope] = scopes
-            && let Some(token) = inner.cache.fresh(scope, inner.driver.clock().now())
+            && let Some(token) = inner.cache.fresh(scope, inner.driver.clock().unix_nanos())
         {
             return Ok(token);
         }
