@@ -38,8 +38,8 @@ enum Command {
 
 #[derive(Args)]
 struct TokenArgs {
-    /// The scope, e.g. https://management.azure.com/.default
-    #[arg(long)]
+    /// The scope to request a token for.
+    #[arg(long, long_help = "The scope, e.g. https://management.azure.com/.default")]
     scope: String,
     #[command(flatten)]
     identity: IdentityArgs,
