@@ -3,7 +3,8 @@
 //! One list, so the blocking and the async transport are held to exactly the same behaviour:
 //! each [`Scenario`] says how to configure the emulator (identities, scripted faults), what the
 //! client asks for, and what must come out — a token or an error of a given class and status —
-//! and how many requests the emulator must have seen. The list knows nothing of azmi's own
+//! and how many requests the emulator must have seen. Every request is also checked on the wire:
+//! exactly the protocol's method, headers and no body. The list knows nothing of azmi's own
 //! types (the emulator must not depend on the code it tests); a transport's test maps its result
 //! to an [`Outcome`] and calls [`run_all`].
 //!
@@ -22,7 +23,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{Config, Emulator, Fault, Source, UserAssigned};
+use crate::{Config, Emulator, Fault, RecordedRequest, Source, UserAssigned};
 
 /// The IDENTITY_HEADER / MSI secret every scenario's emulator uses; errors must never show it.
 pub const SENTINEL_SECRET: &str = "SENTINEL-identity-header-5b1f";
@@ -441,7 +442,61 @@ pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result
         timeout: scenario.timeout,
     };
     let outcome = client(&call);
-    check(scenario, &outcome, emulator.requests().len())
+    let requests = emulator.requests();
+    for request in &requests {
+        check_wire(scenario, request)?;
+    }
+    check(scenario, &outcome, requests.len())
+}
+
+/// Every request a client sends carries exactly what the protocol asks for, nothing more: a GET
+/// with no body, `api-version` first in the query, and only `Host`, `Metadata: true`, an azmi
+/// `User-Agent` and (App Service) `X-IDENTITY-HEADER` — no proxy, encoding or content headers.
+fn check_wire(scenario: &Scenario, request: &RecordedRequest) -> Result<(), String> {
+    let name = scenario.name;
+    let mut expected = vec!["host", "metadata", "user-agent"];
+    if scenario.source == Source::AppService {
+        expected.push("x-identity-header");
+    }
+    let mut names: Vec<&str> = request.headers.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    let problems = [
+        (
+            request.method != "GET",
+            format!("method {}", request.method),
+        ),
+        (!request.body.is_empty(), "a body on a GET".to_string()),
+        (
+            !request.query.starts_with("api-version="),
+            format!("query {}", request.query),
+        ),
+        (
+            names != expected,
+            format!("headers {names:?}, expected {expected:?}"),
+        ),
+        (
+            request.header("metadata") != Some("true"),
+            "Metadata is not `true`".to_string(),
+        ),
+        (
+            !request
+                .header("user-agent")
+                .is_some_and(|ua| ua.starts_with("azmi/")),
+            "User-Agent is not azmi's".to_string(),
+        ),
+        (
+            scenario.source == Source::AppService
+                && request.header("x-identity-header") != Some(SENTINEL_SECRET),
+            "X-IDENTITY-HEADER is not IDENTITY_HEADER".to_string(),
+        ),
+    ];
+    match problems.into_iter().find(|(bad, _)| *bad) {
+        Some((_, what)) => Err(format!(
+            "{name}: request #{} on the wire: {what}",
+            request.seq
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A loopback address nothing listens on: bind an ephemeral port, then release it.
