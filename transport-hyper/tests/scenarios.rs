@@ -1,27 +1,21 @@
 //! The shared end-to-end scenario list (`azmi_emulator::scenarios`) against azmi-hyper, on a
 //! current-thread and on a multi-thread runtime.
 
+#[path = "../../transport-ureq/tests/common/scenario_call.rs"]
+mod scenario_call;
+
 use std::sync::Arc;
 
-use azmi_core::{EnvSnapshot, Error, ErrorKind, Identity, ManagedIdentityOptions};
-use azmi_emulator::scenarios::{self, Call, Class, Outcome};
+use azmi_emulator::scenarios::{self, Call, Outcome};
 use azmi_hyper::{FastForwardClock, ManagedIdentityCredential};
+use scenario_call::{options_and_env, outcome};
 use tokio::runtime::{Builder, Runtime};
 
 async fn get(call: &Call) -> Outcome {
-    let identity = match call.identity {
-        scenarios::Identity::System => Identity::SystemAssigned,
-        scenarios::Identity::ClientId(id) => Identity::ClientId(id.into()),
-        scenarios::Identity::ObjectId(id) => Identity::ObjectId(id.into()),
-        scenarios::Identity::ResourceId(id) => Identity::ResourceId(id.into()),
-    };
-    let mut options = ManagedIdentityOptions::default().with_identity(identity);
-    if let Some(timeout) = call.timeout {
-        options = options.with_timeout(timeout);
-    }
+    let (options, env) = options_and_env(call);
     let credential = ManagedIdentityCredential::builder()
         .options(options)
-        .env(EnvSnapshot::from_pairs(call.env.clone()))
+        .env(env)
         // Retry back-offs are skipped, not slept.
         .clock(Arc::new(FastForwardClock::new()))
         .build();
@@ -30,25 +24,6 @@ async fn get(call: &Call) -> Outcome {
         Err(e) => Err(e),
     };
     outcome(result)
-}
-
-fn outcome(result: Result<azmi_core::AccessToken, Error>) -> Outcome {
-    match result {
-        Ok(token) => Outcome::Token {
-            secret: token.secret().to_string(),
-            expires_on: token.expires_on().unix_timestamp(),
-        },
-        Err(e) => Outcome::Error {
-            class: match e.kind() {
-                ErrorKind::Unavailable => Class::Unavailable,
-                ErrorKind::Configuration => Class::Configuration,
-                _ => Class::Failed,
-            },
-            status: e.status(),
-            message: e.to_string(),
-            debug: format!("{e:?}"),
-        },
-    }
 }
 
 fn current_thread() -> Runtime {
