@@ -40,6 +40,11 @@ fn token_json_for_each_source_and_identity() {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.starts_with(r#"{"token_type":"Bearer","access_token":"eyJ"#),
+                "{text}"
+            );
             let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
             assert_eq!(json["token_type"], "Bearer");
             assert_eq!(json["source"], name);

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use azmi_core::{Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
 use azmi_ureq::{ManagedIdentityCredential, process_env};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
@@ -39,7 +40,10 @@ enum Command {
 #[derive(Args)]
 struct TokenArgs {
     /// The scope to request a token for.
-    #[arg(long, long_help = "The scope, e.g. https://management.azure.com/.default")]
+    #[arg(
+        long,
+        long_help = "The scope, e.g. https://management.azure.com/.default"
+    )]
     scope: String,
     #[command(flatten)]
     identity: IdentityArgs,
@@ -129,18 +133,32 @@ fn token(args: TokenArgs) -> Result<(), Error> {
     let token = credential.get_token(&[&args.scope])?;
     match args.output {
         Output::Token => println!("{}", token.secret()),
-        Output::Json => println!(
-            "{}",
-            serde_json::json!({
-                "token_type": token.token_type(),
-                "access_token": token.secret(),
-                "expires_on": token.expires_on().unix_timestamp(),
-                "refresh_on": token.refresh_on().unix_timestamp(),
-                "source": credential.source().as_str(),
-            })
-        ),
+        Output::Json => {
+            let json = TokenJson {
+                token_type: token.token_type(),
+                access_token: token.secret(),
+                expires_on: token.expires_on().unix_timestamp(),
+                refresh_on: token.refresh_on().unix_timestamp(),
+                source: credential.source().as_str(),
+            };
+            // Serializing five plain fields cannot fail; fall back to an empty object anyway.
+            println!(
+                "{}",
+                serde_json::to_string(&json).unwrap_or_else(|_| "{}".into())
+            );
+        }
     }
     Ok(())
+}
+
+/// `azmi token --output json`, fields in this order.
+#[derive(Serialize)]
+struct TokenJson<'a> {
+    token_type: &'a str,
+    access_token: &'a str,
+    expires_on: i64,
+    refresh_on: i64,
+    source: &'a str,
 }
 
 fn detect() -> Result<(), Error> {
