@@ -13,6 +13,7 @@
 use std::time::Instant;
 
 use azmi_core::EnvSnapshot;
+use azmi_core::time::format_description::well_known::Rfc3339;
 use azmi_emulator::{Config, Emulator, Source};
 use azmi_hyper::ManagedIdentityCredential;
 
@@ -40,12 +41,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let redacted: String = token.secret().chars().take(8).collect();
     println!("source:     {}", credential.source());
     println!("token:      {redacted}… ({} chars)", token.secret().len());
+    let rfc3339 = |t: azmi_core::time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     println!(
         "expires_on: {} (unix {})",
-        token.expires_on(),
+        rfc3339(token.expires_on()),
         token.expires_on().unix_timestamp()
     );
-    println!("refresh_on: {}", token.refresh_on());
+    println!(
+        "refresh_on: {}",
+        rfc3339(token.refresh_on().replace_nanosecond(0)?)
+    );
     println!("first get_token:  {first:?} (one request to the emulator)");
     println!(
         "second get_token: {cached:?} (from the cache: same token = {})",
