@@ -72,7 +72,9 @@ impl AccessToken {
 
     /// Whether a cache may still hand the token out at `now`: until five minutes before expiry.
     pub fn is_usable_at(&self, now: OffsetDateTime) -> bool {
-        now < self.expires_on - EXPIRY_MARGIN
+        // Saturating: an expiry within 5 min of the earliest representable instant (a negative
+        // integer `expires_on`) must not panic.
+        now < self.expires_on.saturating_sub(EXPIRY_MARGIN)
     }
 }
 
@@ -230,7 +232,9 @@ pub fn refresh_time(
     if lifetime >= HALF_LIFE_THRESHOLD {
         t_req + lifetime / 2
     } else {
-        expires_on - EXPIRY_MARGIN
+        // Saturating, as in `is_usable_at`: `expires_on` may be the earliest representable
+        // instant (`"expires_on":-377705116800`, or `expires_in` 0 at such a `t_req`).
+        expires_on.saturating_sub(EXPIRY_MARGIN)
     }
 }
 
@@ -284,7 +288,7 @@ pub fn parse_expires_on(value: &Value) -> Result<Option<OffsetDateTime>, TokenPa
                 let secs = i64::try_from(secs).map_err(|_| TokenParseError::ExpiryOutOfRange)?;
                 return unix(secs).map(Some);
             }
-            Ok(parse_expiry_date(s))
+            parse_date(s)
         }
         _ => Ok(None),
     }
@@ -309,6 +313,13 @@ fn unix(secs: i64) -> Result<OffsetDateTime, TokenParseError> {
 /// assert!(parse_expiry_date("2020-01-16 05:24:12").is_none());
 /// ```
 pub fn parse_expiry_date(s: &str) -> Option<OffsetDateTime> {
+    parse_date(s).ok().flatten()
+}
+
+/// [`parse_expiry_date`], telling a date after 9999-12-31 in UTC (an RFC 3339 date with a
+/// negative offset late on 9999-12-31), which is out of range (PROTOCOL.md §1.6 rule 6), from a
+/// string of no date shape (`Ok(None)`).
+fn parse_date(s: &str) -> Result<Option<OffsetDateTime>, TokenParseError> {
     let twelve_hour = format_description!(
         "[month padding:none]/[day padding:none]/[year] [hour repr:12 padding:none]:[minute]:[second] [period case_sensitive:false] +00:00"
     );
@@ -316,16 +327,26 @@ pub fn parse_expiry_date(s: &str) -> Option<OffsetDateTime> {
         "[month padding:none]/[day padding:none]/[year] [hour padding:none]:[minute]:[second] +00:00"
     );
     if s.contains('/') {
-        return PrimitiveDateTime::parse(s, twelve_hour)
+        // `[year]` also reads a signed year (`11/26/-2026 …`, a date in 2027 BC); the form has
+        // exactly `YYYY`, so the date part must be digits and slashes only.
+        let date = s.split(' ').next().unwrap_or_default();
+        if !date.bytes().all(|b| b.is_ascii_digit() || b == b'/') {
+            return Ok(None);
+        }
+        return Ok(PrimitiveDateTime::parse(s, twelve_hour)
             .or_else(|_| PrimitiveDateTime::parse(s, twenty_four_hour))
             .ok()
-            .map(PrimitiveDateTime::assume_utc);
+            .map(PrimitiveDateTime::assume_utc));
     }
+    let Ok(at) = OffsetDateTime::parse(s, &Rfc3339) else {
+        return Ok(None);
+    };
     // `checked_to_offset`, not `to_offset`: an instant such as 9999-12-31T23:00:00-05:00 lies in
-    // year 10000 in UTC, where `to_offset` panics. It is out of range (PROTOCOL.md §1.6 rule 6).
-    OffsetDateTime::parse(s, &Rfc3339)
-        .ok()
-        .and_then(|at| at.checked_to_offset(time::UtcOffset::UTC))
+    // year 10000 in UTC, where `to_offset` panics. It is out of range (PROTOCOL.md §1.6 rule 6):
+    // a parse error, not an unusable value that would fall back to `expires_in`.
+    at.checked_to_offset(time::UtcOffset::UTC)
         .and_then(|at| at.replace_nanosecond(0).ok())
         .filter(|at| at.year() <= 9999)
+        .map(Some)
+        .ok_or(TokenParseError::ExpiryOutOfRange)
 }
