@@ -9,11 +9,13 @@
 //! to an [`Outcome`] and calls [`run_all`].
 //!
 //! ```no_run
-//! use azmi_emulator::scenarios::{self, Call, Outcome};
-//! // In a transport's tests/scenarios.rs:
+//! use azmi_emulator::scenarios::{self, Call, Class, Outcome};
+//! // In a transport's tests/scenarios.rs: build the credential from call.env, call.identity and
+//! // call.timeout, get a token for call.scope, and map the result. (This stand-in reports every
+//! // call as unavailable, so it would fail most scenarios.)
 //! fn call(call: &Call) -> Outcome {
-//!     // build the credential from call.env, call.identity, call.timeout; get call.scope; map the result
-//!     # let _ = call; unimplemented!()
+//!     let _ = (&call.env, &call.identity, call.scope, call.timeout);
+//!     Outcome::Error { class: Class::Unavailable, status: None, message: String::new(), debug: String::new() }
 //! }
 //! scenarios::run_all("scenario_child", call);
 //! ```
