@@ -98,6 +98,21 @@ impl ManagedIdentity {
         }
     }
 
+    /// The one valid scope of a request, or the configuration error that says what is wrong.
+    /// Transports call it before touching their cache, so only valid scopes are ever cached.
+    ///
+    /// ```
+    /// use azmi_core::{EnvSnapshot, ErrorKind, ManagedIdentity, ManagedIdentityOptions};
+    /// let mi = ManagedIdentity::new(&EnvSnapshot::new(), ManagedIdentityOptions::default()).unwrap();
+    /// assert_eq!(mi.scope(&["https://vault.azure.net/.default"]).unwrap(), "https://vault.azure.net/.default");
+    /// assert_eq!(mi.scope(&["a", "b"]).unwrap_err().kind(), ErrorKind::Configuration);
+    /// ```
+    pub fn scope<'a>(&self, scopes: &[&'a str]) -> Result<&'a str, Error> {
+        scope::single(scopes).map_err(|message| {
+            Error::configuration(CREDENTIAL_NAME, message).with_source(self.source())
+        })
+    }
+
     /// Starts a token acquisition for exactly one scope. `jitter_seed` is the driver's randomness
     /// for retry jitter.
     ///
@@ -106,8 +121,7 @@ impl ManagedIdentity {
         let source = self.source();
         let config_error =
             |message: String| Error::configuration(CREDENTIAL_NAME, message).with_source(source);
-        let scope = scope::single(scopes).map_err(config_error)?;
-        let resource = scope::to_resource(scope);
+        let resource = scope::to_resource(self.scope(scopes)?);
         let o = &self.options;
         let hints = TransportHints::managed_identity(o.connect_timeout, o.timeout, o.body_limit);
         let (request, policy, probe) = match self.detection.endpoint() {

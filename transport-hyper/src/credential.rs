@@ -3,7 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use azmi_core::managed_identity::CREDENTIAL_NAME;
 use azmi_core::{
     AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, ManagedIdentityOptions, Source,
 };
@@ -103,9 +102,7 @@ impl ManagedIdentityCredential {
         {
             return Ok(token);
         }
-        let scope = azmi_core::scope::single(scopes).map_err(|m| {
-            Error::configuration(CREDENTIAL_NAME, m).with_source(inner.identity.source())
-        })?;
+        let scope = inner.identity.scope(scopes)?;
         let fetch = || {
             // Only a caller that starts a flight gets here; the flight task owns what it uses.
             let inner = Arc::clone(inner);

@@ -67,10 +67,7 @@ impl ManagedIdentityCredential {
             return Ok(token);
         }
         // Only validated scopes reach the cache's slow path, so only they are ever cached.
-        let scope = azmi_core::scope::single(scopes).map_err(|m| {
-            Error::configuration(azmi_core::managed_identity::CREDENTIAL_NAME, m)
-                .with_source(inner.identity.source())
-        })?;
+        let scope = inner.identity.scope(scopes)?;
         inner.cache.get(
             scope,
             || inner.driver.clock().now(),
