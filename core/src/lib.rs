@@ -7,7 +7,7 @@
 //! as [`Action`]s. The transports `azmi-ureq` (blocking) and `azmi-hyper` (async) execute those
 //! actions; an SDK author can execute them with any HTTP client.
 //!
-//! The wire protocol it implements is specified in `PROTOCOL.md`; this version acquires tokens
+//! The wire protocol it implements is specified in the repository's `docs/PROTOCOL.md` (cited as `PROTOCOL.md §N` throughout); this version acquires tokens
 //! from **IMDS** and **App Service**, and detects (and names, with a configuration error) Azure
 //! Arc, Cloud Shell, Service Fabric and Azure ML.
 //!
