@@ -20,7 +20,7 @@
 //! * [`TokenFlow`] — one acquisition, driven by the loop below.
 //! * [`AccessToken`], [`token::parse_token_response`] — every token shape.
 //! * [`RetryPolicy`], [`retry`] — statuses, schedule, `Retry-After`, budget.
-//! * [`CacheEntry`], [`CacheKey`], [`Freshness`] — the cache decisions.
+//! * [`cache`] — the cache policy ([`cache::decide`], [`cache::settle`]) and the slots a transport holds ([`cache::Table`]); [`CacheEntry`], [`Freshness`].
 //! * [`Error`], [`ErrorKind`] — *unavailable*, *failed*, *configuration*.
 //!
 //! ## The state graph of a [`TokenFlow`]
@@ -114,7 +114,7 @@ pub mod token;
 pub mod transport;
 mod url;
 
-pub use cache::{CacheEntry, CacheKey, Freshness};
+pub use cache::{CacheEntry, Freshness};
 pub use env::EnvSnapshot;
 pub use error::{Error, ErrorKind};
 pub use flow::{Action, FlowState, TokenFlow};

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cache::CacheKey;
 use crate::env::EnvSnapshot;
 use crate::error::Error;
 use crate::flow::{Probe, TokenFlow};
@@ -85,17 +84,6 @@ impl ManagedIdentity {
     /// The options in force.
     pub fn options(&self) -> &ManagedIdentityOptions {
         &self.options
-    }
-
-    /// The cache key of a request for `scope` by the credential instance `credential`.
-    pub fn cache_key(&self, credential: u64, scope: &str) -> CacheKey {
-        CacheKey {
-            credential,
-            source: Some(self.source()),
-            identity: self.options.identity.clone(),
-            scope: scope.to_string(),
-            tenant: None,
-        }
     }
 
     /// The one valid scope of a request, or the configuration error that says what is wrong.

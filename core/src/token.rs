@@ -1,5 +1,6 @@
 //! Access tokens and the parser for every token response shape (PROTOCOL.md §1.6, §1.7).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -28,7 +29,8 @@ pub const HALF_LIFE_THRESHOLD: Duration = Duration::seconds(7200);
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken {
     token: Secret,
-    token_type: String,
+    // Almost always "Bearer": borrowed then, so copying a token (every cache hit) allocates nothing.
+    token_type: Cow<'static, str>,
     expires_on: OffsetDateTime,
     refresh_on: OffsetDateTime,
 }
@@ -43,7 +45,10 @@ impl AccessToken {
     ) -> Self {
         AccessToken {
             token: Secret::new(token),
-            token_type: token_type.into(),
+            token_type: match token_type.into() {
+                t if t == "Bearer" => Cow::Borrowed("Bearer"),
+                t => Cow::Owned(t),
+            },
             expires_on,
             refresh_on,
         }

@@ -1060,28 +1060,3 @@ fn configuration_errors_happen_before_any_action() {
     let mut flow = mi.flow(&[SCOPE], 1).unwrap();
     assert!(matches!(flow.poll(t0()), Action::Send(_)));
 }
-
-#[test]
-fn cache_keys_distinguish_instance_identity_and_scope() {
-    let a = mi(&imds_env(), ManagedIdentityOptions::default());
-    let b = mi(
-        &imds_env(),
-        ManagedIdentityOptions::default().with_client_id(CLIENT_ID),
-    );
-    let c = mi(&app_env(APP_URL, HEADER), ManagedIdentityOptions::default());
-    let k = a.cache_key(1, SCOPE);
-    assert_eq!(k.credential, 1);
-    assert_eq!(k.source, Some(Source::Imds));
-    assert_eq!(k.identity, Identity::SystemAssigned);
-    assert_eq!(k.scope, SCOPE);
-    assert_eq!(k.tenant, None);
-    assert_eq!(k, a.cache_key(1, SCOPE));
-    assert_ne!(k, a.cache_key(2, SCOPE));
-    assert_ne!(k, a.cache_key(1, "https://vault.azure.net/.default"));
-    assert_ne!(k, b.cache_key(1, SCOPE));
-    assert_eq!(
-        b.cache_key(1, SCOPE).identity,
-        Identity::ClientId(CLIENT_ID.into())
-    );
-    assert_ne!(k, c.cache_key(1, SCOPE));
-}

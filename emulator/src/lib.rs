@@ -66,6 +66,8 @@ mod conn;
 mod control;
 mod entra;
 mod faults;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod identity;
 mod imds;
 mod rand;

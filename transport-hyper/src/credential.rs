@@ -98,7 +98,7 @@ impl ManagedIdentityCredential {
         let inner = &self.inner;
         // The cache holds only scopes that passed validation, so a hit needs no re-validation.
         if let [scope] = scopes
-            && let Some(token) = inner.cache.hit(scope, inner.driver.clock().unix_nanos())
+            && let Some(token) = inner.cache.hit(scope, inner.driver.clock())
         {
             return Ok(token);
         }
@@ -114,7 +114,7 @@ impl ManagedIdentityCredential {
         };
         inner
             .cache
-            .get_or_fetch(scope, inner.driver.clock_handle(), fetch)
+            .get(scope, inner.driver.clock_handle(), fetch)
             .await
     }
 
@@ -240,7 +240,7 @@ impl ManagedIdentityCredentialBuilder {
             inner: Arc::new(Inner {
                 identity,
                 driver,
-                cache: TokenCache::default(),
+                cache: TokenCache::new(),
             }),
         })
     }

@@ -58,6 +58,7 @@ mod credential;
 mod driver;
 mod env;
 
+pub use cache::TokenCache;
 pub use clock::{Clock, FastForwardClock, SleepFuture, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
 pub use driver::Driver;

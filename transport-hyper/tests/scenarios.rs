@@ -1,14 +1,11 @@
 //! The shared end-to-end scenario list (`azmi_emulator::scenarios`) against azmi-hyper, on a
 //! current-thread and on a multi-thread runtime.
 
-#[path = "../../transport-ureq/tests/common/scenario_call.rs"]
-mod scenario_call;
-
 use std::sync::Arc;
 
+use azmi_emulator::harness::scenario_call::{options_and_env, outcome};
 use azmi_emulator::scenarios::{self, Call, Outcome};
 use azmi_hyper::{FastForwardClock, ManagedIdentityCredential};
-use scenario_call::{options_and_env, outcome};
 use tokio::runtime::{Builder, Runtime};
 
 async fn get(call: &Call) -> Outcome {

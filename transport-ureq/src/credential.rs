@@ -61,22 +61,19 @@ impl ManagedIdentityCredential {
     /// identity here), *failed* or *configuration*; see [`azmi_core::ErrorKind`].
     pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         let inner = &*self.inner;
+        let clock = inner.driver.clock();
         if let [scope] = scopes
-            && let Some(token) = inner.cache.fresh(scope, inner.driver.clock().unix_nanos())
+            && let Some(token) = inner.cache.hit(scope, clock)
         {
             return Ok(token);
         }
         // Only validated scopes reach the cache's slow path, so only they are ever cached.
         let scope = inner.identity.scope(scopes)?;
-        inner.cache.get(
-            scope,
-            || inner.driver.clock().now(),
-            || {
-                inner
-                    .driver
-                    .run(inner.identity.flow(scopes, jitter_seed())?)
-            },
-        )
+        inner.cache.get(scope, clock, || {
+            inner
+                .driver
+                .run(inner.identity.flow(scopes, jitter_seed())?)
+        })
     }
 
     /// The detected source.
@@ -138,7 +135,7 @@ impl ManagedIdentityCredentialBuilder {
             inner: Arc::new(Inner {
                 identity,
                 driver,
-                cache: TokenCache::default(),
+                cache: TokenCache::new(),
             }),
         })
     }

@@ -38,6 +38,7 @@ mod credential;
 mod driver;
 mod env;
 
+pub use cache::TokenCache;
 pub use clock::{Clock, FastForwardClock, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
 pub use driver::Driver;

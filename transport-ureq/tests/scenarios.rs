@@ -1,13 +1,10 @@
 //! The shared end-to-end scenario list (`azmi_emulator::scenarios`) against azmi-ureq.
 
-#[path = "common/scenario_call.rs"]
-mod scenario_call;
-
 use std::sync::Arc;
 
+use azmi_emulator::harness::scenario_call::{options_and_env, outcome};
 use azmi_emulator::scenarios::{self, Call, Outcome};
 use azmi_ureq::{FastForwardClock, ManagedIdentityCredential};
-use scenario_call::{options_and_env, outcome};
 
 fn call(call: &Call) -> Outcome {
     let (options, env) = options_and_env(call);

@@ -1,33 +1,14 @@
-//! Cache policy as pure functions (PROTOCOL.md §1.7). The transports hold the entries and the
-//! concurrency; the decisions are made here.
+//! A cached token and the verdict on it at a given time (PROTOCOL.md §1.7).
 
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::identity::Identity;
-use crate::source::Source;
 use crate::token::AccessToken;
 
 /// After a failed proactive refresh, the cached token is served and no new refresh starts for
 /// this long.
 pub const REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(30);
-
-/// What a cached token is keyed by. Nothing is process-global: `credential` identifies the
-/// credential instance that owns the cache.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CacheKey {
-    /// The credential instance.
-    pub credential: u64,
-    /// The managed identity source, where the credential has one.
-    pub source: Option<Source>,
-    /// The identity.
-    pub identity: Identity,
-    /// The scope (or resource) requested.
-    pub scope: String,
-    /// The tenant, for credentials that have one.
-    pub tenant: Option<String>,
-}
 
 /// What to do with a cached entry at `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,7 +21,7 @@ pub enum Freshness {
     Unusable,
 }
 
-/// A cached token with the time of its next refresh attempt.
+/// A cached token with the time of its next refresh attempt and the time it was obtained.
 ///
 /// ```
 /// use azmi_core::{AccessToken, CacheEntry, Freshness};
@@ -57,6 +38,7 @@ pub enum Freshness {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheEntry {
     token: AccessToken,
+    obtained: OffsetDateTime,
     next_refresh: OffsetDateTime,
     // The two instants the hit path compares against, as Unix nanoseconds: a transport can then
     // read its clock as a plain number instead of building an `OffsetDateTime` on every hit.
@@ -65,21 +47,36 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
-    /// An entry for a token fetched at about `now`, or `None` if the token must not be cached
-    /// (it is unusable already: it expires within five minutes or looks expired).
+    /// An entry for a token obtained at `now`, or `None` if the token must not be cached (it is
+    /// unusable already: it expires within five minutes or looks expired).
     pub fn new(token: AccessToken, now: OffsetDateTime) -> Option<Self> {
         token.is_usable_at(now).then(|| CacheEntry {
-            usable_until_ns: (token.expires_on() - crate::token::EXPIRY_MARGIN)
+            usable_until_ns: token
+                .expires_on()
+                .saturating_sub(crate::token::EXPIRY_MARGIN)
                 .unix_timestamp_nanos(),
             next_refresh_ns: token.refresh_on().unix_timestamp_nanos(),
             next_refresh: token.refresh_on(),
+            obtained: now,
             token,
         })
+    }
+
+    /// The same entry, recorded as obtained at `obtained` (the start of the flight that fetched
+    /// it), which is what "newer" means when two outcomes compete for a slot.
+    pub(crate) fn obtained_at(mut self, obtained: OffsetDateTime) -> Self {
+        self.obtained = obtained;
+        self
     }
 
     /// The cached token.
     pub fn token(&self) -> &AccessToken {
         &self.token
+    }
+
+    /// When the flight that fetched the token started.
+    pub fn obtained(&self) -> OffsetDateTime {
+        self.obtained
     }
 
     /// When the next refresh may start.
@@ -103,6 +100,7 @@ impl CacheEntry {
     /// let now = t0 + Duration::minutes(31);
     /// assert_eq!(entry.freshness_at_unix_nanos(now.unix_timestamp_nanos()), entry.freshness(now));
     /// ```
+    #[inline]
     pub fn freshness_at_unix_nanos(&self, now: i128) -> Freshness {
         if now >= self.usable_until_ns {
             Freshness::Unusable
@@ -119,6 +117,21 @@ impl CacheEntry {
         CacheEntry {
             next_refresh,
             next_refresh_ns: next_refresh.unix_timestamp_nanos(),
+            ..self.clone()
+        }
+    }
+
+    /// A copy whose token string is a separate allocation: a per-thread replica, whose
+    /// reference count only its own thread touches.
+    pub(crate) fn detached(&self) -> Self {
+        let t = &self.token;
+        CacheEntry {
+            token: AccessToken::new(
+                t.secret().to_owned(),
+                t.token_type().to_owned(),
+                t.expires_on(),
+                t.refresh_on(),
+            ),
             ..self.clone()
         }
     }

@@ -1,12 +1,20 @@
-//! The mapping between the shared scenario list's transport-neutral types and azmi-core's types,
-//! used by both transports' scenario tests (azmi-hyper includes this file by path), so the two
-//! harnesses differ only in how they call `get_token`.
+//! The mapping between the scenario list's transport-neutral types and azmi-core's types, used
+//! by both transports' scenario tests, so the two harnesses differ only in how they call
+//! `get_token`.
 
+use crate::scenarios::{self, Call, Class, Outcome};
 use azmi_core::{AccessToken, EnvSnapshot, Error, ErrorKind, Identity, ManagedIdentityOptions};
-use azmi_emulator::scenarios::{self, Call, Class, Outcome};
 
 /// The options and environment snapshot a scenario call asks for.
-pub(crate) fn options_and_env(call: &Call) -> (ManagedIdentityOptions, EnvSnapshot) {
+///
+/// ```
+/// use azmi_emulator::harness::scenario_call::options_and_env;
+/// use azmi_emulator::scenarios::{Call, Identity};
+/// let call = Call { env: vec![], identity: Identity::ClientId("id"), scope: "s", timeout: None };
+/// let (options, _env) = options_and_env(&call);
+/// assert!(options.identity.is_user_assigned());
+/// ```
+pub fn options_and_env(call: &Call) -> (ManagedIdentityOptions, EnvSnapshot) {
     let identity = match call.identity {
         scenarios::Identity::System => Identity::SystemAssigned,
         scenarios::Identity::ClientId(id) => Identity::ClientId(id.into()),
@@ -21,7 +29,15 @@ pub(crate) fn options_and_env(call: &Call) -> (ManagedIdentityOptions, EnvSnapsh
 }
 
 /// A transport's result as the scenario list sees it.
-pub(crate) fn outcome(result: Result<AccessToken, Error>) -> Outcome {
+///
+/// ```
+/// use azmi_core::Error;
+/// use azmi_emulator::harness::scenario_call::outcome;
+/// use azmi_emulator::scenarios::{Class, Outcome};
+/// let got = outcome(Err(Error::unavailable("X", "no endpoint")));
+/// assert!(matches!(got, Outcome::Error { class: Class::Unavailable, .. }));
+/// ```
+pub fn outcome(result: Result<AccessToken, Error>) -> Outcome {
     match result {
         Ok(token) => Outcome::Token {
             secret: token.secret().to_string(),

@@ -1,0 +1,6 @@
+//! The test harness the transports share (feature `harness`): the mapping between the scenario
+//! list and azmi-core's types, and the cache behaviour suite. Only the transports' tests use it;
+//! the emulator's server never touches azmi-core.
+
+pub mod cache_suite;
+pub mod scenario_call;
