@@ -87,31 +87,60 @@ impl Error {
         Self::new(ErrorKind::Failed, credential, message)
     }
 
+    /// The error a driver returns for an [`Action`](crate::Action) it does not know (`Action` is
+    /// non-exhaustive: a core newer than its driver can ask for more). Names the action's kind
+    /// only, never its contents.
+    ///
+    /// ```
+    /// use azmi_core::{Action, Error, ErrorKind};
+    /// let e = Error::unknown_action("my-driver", &Action::Sleep(std::time::Duration::ZERO));
+    /// assert_eq!(e.kind(), ErrorKind::Failed);
+    /// assert!(e.to_string().contains("Sleep"));
+    /// ```
+    pub fn unknown_action(driver: &'static str, action: &crate::Action) -> Self {
+        let debug = format!("{action:?}");
+        let kind = debug
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()
+            .unwrap_or("?");
+        Self::failed(
+            driver,
+            format!(
+                "the driver cannot execute a {kind} action; upgrade the driver to match azmi-core"
+            ),
+        )
+    }
+
     /// Records the managed identity source.
+    #[must_use]
     pub fn with_source(mut self, source: Source) -> Self {
         self.source = Some(source);
         self
     }
 
     /// Records the URL, which must not carry a query (callers pass the path only).
+    #[must_use]
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
         self
     }
 
     /// Records the HTTP status of the last response.
+    #[must_use]
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
     /// Records a redacted excerpt of the error body.
+    #[must_use]
     pub fn with_detail(mut self, detail: Option<String>) -> Self {
         self.detail = detail;
         self
     }
 
     /// Records the wait the server asked for when the retry budget could not honour it.
+    #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = Some(wait);
         self

@@ -136,7 +136,9 @@ impl TokenFlow {
         self.attempts
     }
 
-    /// The next action at time `now`.
+    /// The next action at time `now`: call it first, then again after feeding each outcome of an
+    /// [`Action::Send`] and after each [`Action::Sleep`]. Never call it while a request is
+    /// outstanding (the flow then ends with a *failed* error naming the driver bug).
     pub fn poll(&mut self, now: OffsetDateTime) -> Action {
         match &self.state {
             State::Probe => match &self.probe {
@@ -160,8 +162,10 @@ impl TokenFlow {
         }
     }
 
-    /// Feeds the response to the request of the last [`Action::Send`], received at `now`.
-    /// The body must be complete and within the request's body limit.
+    /// Feeds the response to the request of the last [`Action::Send`], received at `now`. Call
+    /// it once per `Send` whose request got a complete HTTP response of any status (4xx and 5xx
+    /// included), with the body complete and within the request's body limit; then call
+    /// [`TokenFlow::poll`].
     pub fn handle_response(&mut self, now: OffsetDateTime, response: http::Response<Vec<u8>>) {
         let status = response.status().as_u16();
         match self.state {
@@ -187,7 +191,10 @@ impl TokenFlow {
         }
     }
 
-    /// Feeds the failure of the request of the last [`Action::Send`], observed at `now`.
+    /// Feeds the failure of the request of the last [`Action::Send`], observed at `now`. Call it
+    /// once per `Send` that got no complete response (refused, timed out, reset, body too large,
+    /// TLS …; [`TransportFailure::from_io_error`](crate::TransportFailure) maps I/O errors); then
+    /// call [`TokenFlow::poll`].
     pub fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
         match self.state {
             State::AwaitingProbe => {

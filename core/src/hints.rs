@@ -73,16 +73,18 @@ impl TransportHints {
 
     /// Reads the hints of a request built by the core, or the managed identity defaults when a
     /// request carries none (so a transport always has limits to apply).
+    #[must_use]
     pub fn of<B>(request: &http::Request<B>) -> TransportHints {
         request
             .extensions()
             .get::<TransportHints>()
             .cloned()
             .unwrap_or_else(|| {
+                let defaults = crate::options::ManagedIdentityOptions::default();
                 TransportHints::managed_identity(
-                    Duration::from_secs(2),
-                    Duration::from_secs(30),
-                    DEFAULT_BODY_LIMIT,
+                    defaults.connect_timeout,
+                    defaults.timeout,
+                    defaults.body_limit,
                 )
             })
     }

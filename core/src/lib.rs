@@ -11,6 +11,24 @@
 //! from **IMDS** and **App Service**, and detects (and names, with a configuration error) Azure
 //! Arc, Cloud Shell, Service Fabric and Azure ML.
 //!
+//! ## In scope
+//!
+//! * Everything about the protocol: source detection from an environment snapshot, identity and
+//!   scope validation, request building, response and error parsing, retry schedules and
+//!   `Retry-After`, error classification, the IMDS probe, token refresh times.
+//! * The cache policy ([`cache`]): who serves, joins, leads a fetch or a refresh, what a finished
+//!   flight stores and answers — and the slots a transport holds, with a hit path that writes
+//!   nothing shared.
+//! * The credential builder ([`builder`]) and options, shared by every transport.
+//!
+//! ## Out of scope
+//!
+//! * I/O of any kind: sockets, TLS, files, environment reads, processes, sleeping, the clock,
+//!   randomness. The driver does them and feeds the results in.
+//! * Waiting: how callers wait for a shared fetch (threads, tasks) is the transport's.
+//! * HTTP client concerns the hints describe but do not implement: proxies, redirects, timeouts,
+//!   body caps and certificate checks are enforced by the driver.
+//!
 //! ## The pieces
 //!
 //! * [`EnvSnapshot`] — the environment variables and host facts, captured by the caller.
@@ -63,37 +81,42 @@
 //! use time::{Duration, OffsetDateTime};
 //!
 //! let env = EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:40342")]);
-//! let mi = ManagedIdentity::new(&env, ManagedIdentityOptions::default()).unwrap();
-//! let mut flow = mi.flow(&["https://vault.azure.net/.default"], 7).unwrap();
+//! let mi = ManagedIdentity::new(&env, ManagedIdentityOptions::default())?;
+//! let mut flow = mi.flow(&["https://vault.azure.net/.default"], 7)?;
 //!
 //! // The "transport": the first attempt gets a 503, the second a token.
 //! let mut answers = vec![
-//!     http::Response::builder().status(200).body(br#"{"access_token":"FAKE","expires_in":"3600"}"#.to_vec()).unwrap(),
-//!     http::Response::builder().status(503).header("Retry-After", "2").body(Vec::new()).unwrap(),
+//!     http::Response::builder().status(200).body(br#"{"access_token":"FAKE","expires_in":"3600"}"#.to_vec())?,
+//!     http::Response::builder().status(503).header("Retry-After", "2").body(Vec::new())?,
 //! ];
-//! let mut now = OffsetDateTime::from_unix_timestamp(1_795_688_300).unwrap();
+//! let mut now = OffsetDateTime::from_unix_timestamp(1_795_688_300)?;
 //! let mut sent = Vec::new();
 //! let token = loop {
 //!     match flow.poll(now) {
 //!         Action::Send(request) => {
 //!             sent.push(request.uri().to_string());
-//!             flow.handle_response(now, answers.pop().unwrap());
+//!             let response = answers.pop().ok_or("the server has no more answers")?;
+//!             flow.handle_response(now, response);
 //!         }
-//!         Action::Sleep(d) => now += Duration::try_from(d).unwrap(),
-//!         Action::Done(result) => break result.unwrap(),
-//!         _ => unreachable!("no other actions for IMDS"),
+//!         Action::Sleep(d) => now += Duration::try_from(d)?,
+//!         Action::Done(result) => break result?,
+//!         // `Action` is non-exhaustive: a driver that meets an action it does not know ends
+//!         // the acquisition with an error instead of guessing.
+//!         other => return Err(azmi_core::Error::unknown_action("example driver", &other).into()),
 //!     }
 //! };
 //! assert_eq!(sent[0], "http://127.0.0.1:40342/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net");
 //! assert_eq!(sent.len(), 2);
 //! assert_eq!(token.secret(), "FAKE");
 //! assert_eq!(mi.source(), Source::Imds);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![forbid(unsafe_code)]
 
 pub mod app_service;
 pub mod arc;
+pub mod builder;
 pub mod cache;
 mod classify;
 pub mod env;

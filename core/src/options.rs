@@ -5,6 +5,11 @@ use std::time::Duration;
 use crate::hints::DEFAULT_BODY_LIMIT;
 use crate::identity::Identity;
 
+/// The default connect timeout of one managed identity attempt (PROTOCOL.md §1.8).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default total timeout of one managed identity attempt (PROTOCOL.md §1.8).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Options for a managed identity credential. Fields are public; the `with_*` methods chain.
 ///
 /// ```
@@ -36,8 +41,8 @@ impl Default for ManagedIdentityOptions {
     fn default() -> Self {
         ManagedIdentityOptions {
             identity: Identity::SystemAssigned,
-            connect_timeout: Duration::from_secs(2),
-            timeout: Duration::from_secs(30),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
             body_limit: DEFAULT_BODY_LIMIT,
             imds_probe: false,
         }

@@ -13,7 +13,7 @@ pub const IMDS_DEFAULT_BASE: &str = "http://169.254.169.254";
 /// Where the Azure Arc agent listens when it set no variables (Linux).
 pub const ARC_DEFAULT_ENDPOINT: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
 
-const CREDENTIAL: &str = "ManagedIdentityCredential";
+use crate::managed_identity::CREDENTIAL_NAME as CREDENTIAL;
 
 /// A managed identity source: which endpoint and protocol a host offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

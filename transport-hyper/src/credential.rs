@@ -3,9 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use azmi_core::{
-    AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, ManagedIdentityOptions, Source,
-};
+use azmi_core::builder::Assemble;
+use azmi_core::{AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Source};
 
 use crate::cache::TokenCache;
 use crate::clock::Clock;
@@ -68,7 +67,7 @@ impl ManagedIdentityCredential {
     /// # let _ = builder;
     /// ```
     pub fn builder() -> ManagedIdentityCredentialBuilder {
-        ManagedIdentityCredentialBuilder::default()
+        ManagedIdentityCredentialBuilder::new()
     }
 
     /// A token for exactly one scope, such as `https://vault.azure.net/.default`.
@@ -147,101 +146,45 @@ impl ManagedIdentityCredential {
     }
 }
 
-/// Builds a [`ManagedIdentityCredential`].
+/// Builds a [`ManagedIdentityCredential`]: the builder of `azmi-core`, shared by every transport.
+/// Without [`env`](azmi_core::builder::ManagedIdentityCredentialBuilder::env), `build` reads the
+/// process environment (and checks for the Azure Arc agent on disk) once.
 ///
 /// ```
-/// use azmi_core::{EnvSnapshot, ManagedIdentityOptions};
-/// use azmi_hyper::ManagedIdentityCredential;
+/// use std::sync::Arc;
+/// use azmi_core::{EnvSnapshot, ErrorKind, ManagedIdentityOptions};
+/// use azmi_hyper::{FastForwardClock, ManagedIdentityCredential};
 /// let credential = ManagedIdentityCredential::builder()
 ///     .options(ManagedIdentityOptions::default().with_client_id("11111111-2222-3333-4444-555555555555"))
 ///     .env(EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:8080")]))
+///     .clock(Arc::new(FastForwardClock::new()))
 ///     .build()?;
 /// assert_eq!(credential.source(), azmi_core::Source::Imds);
+/// let err = ManagedIdentityCredential::builder()
+///     .options(ManagedIdentityOptions::default().with_client_id(""))
+///     .env(EnvSnapshot::new())
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Configuration);
 /// # Ok::<(), azmi_core::Error>(())
 /// ```
-#[derive(Default)]
-pub struct ManagedIdentityCredentialBuilder {
-    options: ManagedIdentityOptions,
-    env: Option<EnvSnapshot>,
-    clock: Option<Arc<dyn Clock>>,
-}
+pub type ManagedIdentityCredentialBuilder =
+    azmi_core::builder::ManagedIdentityCredentialBuilder<ManagedIdentityCredential>;
 
-impl fmt::Debug for ManagedIdentityCredentialBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `EnvSnapshot`'s Debug prints variable names only, never values.
-        f.debug_struct("ManagedIdentityCredentialBuilder")
-            .field("options", &self.options)
-            .field("env", &self.env)
-            .field("clock", &self.clock.as_ref().map(|_| "custom"))
-            .finish()
-    }
-}
+impl Assemble for ManagedIdentityCredential {
+    type Clock = dyn Clock;
 
-impl ManagedIdentityCredentialBuilder {
-    /// Options: the identity, timeouts, body limit (defined in `azmi-core`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use azmi_core::ManagedIdentityOptions;
-    /// let builder = azmi_hyper::ManagedIdentityCredential::builder()
-    ///     .options(ManagedIdentityOptions::default().with_timeout(Duration::from_secs(10)));
-    /// # let _ = builder;
-    /// ```
-    pub fn options(mut self, options: ManagedIdentityOptions) -> Self {
-        self.options = options;
-        self
+    fn process_env() -> EnvSnapshot {
+        process_env()
     }
 
-    /// Detect the source from this snapshot instead of the process environment.
-    ///
-    /// ```
-    /// use azmi_core::EnvSnapshot;
-    /// let builder = azmi_hyper::ManagedIdentityCredential::builder()
-    ///     .env(EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:8080")]));
-    /// # let _ = builder;
-    /// ```
-    pub fn env(mut self, env: EnvSnapshot) -> Self {
-        self.env = Some(env);
-        self
-    }
-
-    /// Use this clock for time and sleeps (default: the system clock and tokio's timer).
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use azmi_hyper::FastForwardClock;
-    /// let builder = azmi_hyper::ManagedIdentityCredential::builder()
-    ///     .clock(Arc::new(FastForwardClock::new()));
-    /// # let _ = builder;
-    /// ```
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Detects the source and validates the options; fails with a configuration error that names
-    /// what to fix. Without [`env`](Self::env), reads the process environment (and checks for
-    /// the Azure Arc agent on disk) once, here.
-    ///
-    /// ```
-    /// use azmi_core::{EnvSnapshot, ErrorKind, ManagedIdentityOptions};
-    /// let err = azmi_hyper::ManagedIdentityCredential::builder()
-    ///     .options(ManagedIdentityOptions::default().with_client_id(""))
-    ///     .env(EnvSnapshot::new())
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
-    /// ```
-    pub fn build(self) -> Result<ManagedIdentityCredential, Error> {
-        let env = self.env.unwrap_or_else(process_env);
-        let identity = ManagedIdentity::new(&env, self.options)?;
-        let driver = self.clock.map(Driver::with_clock).unwrap_or_default();
-        Ok(ManagedIdentityCredential {
+    fn assemble(identity: ManagedIdentity, clock: Option<Arc<dyn Clock>>) -> Self {
+        ManagedIdentityCredential {
             inner: Arc::new(Inner {
                 identity,
-                driver,
+                driver: clock.map(Driver::with_clock).unwrap_or_default(),
                 cache: TokenCache::new(),
             }),
-        })
+        }
     }
 }

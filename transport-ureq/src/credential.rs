@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use azmi_core::{
-    AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, ManagedIdentityOptions, Source,
-};
+use azmi_core::builder::Assemble;
+use azmi_core::{AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Source};
 
 use crate::cache::TokenCache;
 use crate::clock::Clock;
@@ -52,7 +51,7 @@ impl ManagedIdentityCredential {
 
     /// A builder for options, an explicit environment, or a clock.
     pub fn builder() -> ManagedIdentityCredentialBuilder {
-        ManagedIdentityCredentialBuilder::default()
+        ManagedIdentityCredentialBuilder::new()
     }
 
     /// A token for exactly one scope, such as `https://vault.azure.net/.default`.
@@ -87,7 +86,7 @@ impl ManagedIdentityCredential {
     }
 }
 
-/// Builds a [`ManagedIdentityCredential`].
+/// Builds a [`ManagedIdentityCredential`]: the builder of `azmi-core`, shared by every transport.
 ///
 /// ```
 /// use azmi_core::{EnvSnapshot, ManagedIdentityOptions};
@@ -99,44 +98,23 @@ impl ManagedIdentityCredential {
 /// assert_eq!(credential.source(), azmi_core::Source::Imds);
 /// # Ok::<(), azmi_core::Error>(())
 /// ```
-#[derive(Default)]
-pub struct ManagedIdentityCredentialBuilder {
-    options: ManagedIdentityOptions,
-    env: Option<EnvSnapshot>,
-    clock: Option<Arc<dyn Clock>>,
-}
+pub type ManagedIdentityCredentialBuilder =
+    azmi_core::builder::ManagedIdentityCredentialBuilder<ManagedIdentityCredential>;
 
-impl ManagedIdentityCredentialBuilder {
-    /// Options: the identity, timeouts, body limit (defined in `azmi-core`).
-    pub fn options(mut self, options: ManagedIdentityOptions) -> Self {
-        self.options = options;
-        self
+impl Assemble for ManagedIdentityCredential {
+    type Clock = dyn Clock;
+
+    fn process_env() -> EnvSnapshot {
+        process_env()
     }
 
-    /// Detect the source from this snapshot instead of the process environment.
-    pub fn env(mut self, env: EnvSnapshot) -> Self {
-        self.env = Some(env);
-        self
-    }
-
-    /// Use this clock for time and sleeps (default: the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Detects the source and validates the options; fails with a configuration error that names
-    /// what to fix.
-    pub fn build(self) -> Result<ManagedIdentityCredential, Error> {
-        let env = self.env.unwrap_or_else(process_env);
-        let identity = ManagedIdentity::new(&env, self.options)?;
-        let driver = self.clock.map(Driver::with_clock).unwrap_or_default();
-        Ok(ManagedIdentityCredential {
+    fn assemble(identity: ManagedIdentity, clock: Option<Arc<dyn Clock>>) -> Self {
+        ManagedIdentityCredential {
             inner: Arc::new(Inner {
                 identity,
-                driver,
+                driver: clock.map(Driver::with_clock).unwrap_or_default(),
                 cache: TokenCache::new(),
             }),
-        })
+        }
     }
 }

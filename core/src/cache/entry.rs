@@ -85,6 +85,7 @@ impl CacheEntry {
     }
 
     /// The verdict at `now`.
+    #[must_use]
     pub fn freshness(&self, now: OffsetDateTime) -> Freshness {
         self.freshness_at_unix_nanos(now.unix_timestamp_nanos())
     }
@@ -101,6 +102,7 @@ impl CacheEntry {
     /// assert_eq!(entry.freshness_at_unix_nanos(now.unix_timestamp_nanos()), entry.freshness(now));
     /// ```
     #[inline]
+    #[must_use]
     pub fn freshness_at_unix_nanos(&self, now: i128) -> Freshness {
         if now >= self.usable_until_ns {
             Freshness::Unusable
@@ -112,6 +114,7 @@ impl CacheEntry {
     }
 
     /// The same entry after a refresh failed at `now`: keep serving, retry no sooner than 30 s.
+    #[must_use]
     pub fn after_failed_refresh(&self, now: OffsetDateTime) -> Self {
         let next_refresh = now + REFRESH_RETRY_INTERVAL;
         CacheEntry {

@@ -8,24 +8,28 @@
 //!
 //! ## States of a slot
 //!
+//! A caller that misses the hit path decides by the entry's verdict at `now` and whether a flight
+//! is under way ([`decide`]):
+//!
 //! ```text
-//!                    begin: lead fetch                      finish(Ok, cacheable)
-//!   ┌─────────┐ ─────────────────────────► ┌──────────┐ ─────────────────────────► ┌─────────┐
-//!   │  empty  │                            │ fetching │                            │  fresh  │◄─┐
-//!   └─────────┘ ◄───────────────────────── └──────────┘                            └─────────┘  │
-//!        ▲         finish(Err) / finish(Ok, not cacheable)   ▲  callers join           │ now ≥ │
-//!        │                                                   │                         │refresh│
-//!        │ now ≥ expires_on − 5 min                          │ begin: join             ▼  _on  │
-//!   ┌──────────┐   (a refresh outlived the token's           │                  ┌─────────────┐ │
-//!   │ unusable │    usable life: later callers join it) ─────┘                  │ refresh due │ │
-//!   └──────────┘ ◄──────────── now ≥ expires_on − 5 min ─────────────────────── └─────────────┘ │
-//!        │  begin: lead fetch ─► fetching                          begin: lead refresh │         │
-//!                                                                                      ▼         │
-//!                       others: served the cached token      ┌────────────┐  finish(Ok) ─────────┤
-//!                                                            │ refreshing │  finish(Err), token  │
-//!                                                            └────────────┘  still usable: serve │
-//!                                                                             it, next refresh   │
-//!                                                                             in 30 s ───────────┘
+//!                      absent or unusable      fresh      refresh due (still usable)
+//!   no flight          lead a fetch            serve      lead a refresh
+//!   flight under way   join it                 serve      serve (another caller refreshes)
+//! ```
+//!
+//! and a finished flight moves the slot on ([`settle`]):
+//!
+//! ```text
+//!   ┌─────────┐ lead fetch ┌──────────┐  Ok, cacheable  ┌───────┐ now ≥ refresh_on ┌─────────────┐
+//!   │  empty  │───────────►│ fetching │────────────────►│ fresh │─────────────────►│ refresh due │
+//!   └─────────┘◄───────────└──────────┘                 └───────┘                  └─────────────┘
+//!        ▲  Err, or Ok not     ▲   ▲ callers join          ▲  Ok; or Err while the       │ lead
+//!        │  cacheable          │   │                       │  token is usable (it is     │ refresh
+//!        │                     │   │                       │  answered; next try 30 s)   ▼
+//!   ┌──────────┐ lead fetch    │   │                       └───────────────────── ┌────────────┐
+//!   │ unusable │───────────────┘   └── callers arriving once the token is unusable│ refreshing │
+//!   └──────────┘◄─────────────────────── Err after the token became unusable ──────└────────────┘
+//!        ▲ now ≥ expires_on − 5 min (from fresh or refresh due)
 //! ```
 //!
 //! * [`decide`] gives a caller's move from the entry, `now` and whether a flight is under way;

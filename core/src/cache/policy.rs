@@ -131,6 +131,7 @@ pub enum Store {
 
 /// The result of [`settle`]: what to store, and the one answer every caller waiting on the flight
 /// receives (the leader included).
+#[must_use]
 #[derive(Clone, Debug)]
 pub struct Settlement {
     /// What to do with the slot's entry.
@@ -159,6 +160,7 @@ pub struct Settlement {
 /// let s = settle(None, &Flight::fetch(t0), Err(Error::failed("X", "down")), t0);
 /// assert!(matches!(s.store, Store::Keep) && s.answer.is_err());
 /// ```
+#[must_use = "the settlement says what to store and what every caller gets"]
 pub fn settle(
     current: Option<&CacheEntry>,
     flight: &Flight,

@@ -169,6 +169,7 @@ impl<W: Clone> Slot<W> {
     /// next flight, and returns the answer for every caller of the flight. The entry is stored
     /// before the slot is freed, under its lock, so no caller can see the flight gone and the
     /// old entry still there.
+    #[must_use = "the answer must reach every caller of the flight"]
     pub fn finish(
         &self,
         flight: &Flight,
@@ -259,6 +260,7 @@ impl<W> Table<W> {
     /// lock and no write to memory another thread writes (see the module documentation).
     /// `None` means: go through [`Slot::begin`].
     #[inline]
+    #[must_use]
     pub fn hit(&self, scope: &str, now_unix_nanos: i128) -> Option<AccessToken> {
         // `try_with`: during thread teardown the replicas may be gone; the slow path still works.
         REPLICAS
