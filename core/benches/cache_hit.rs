@@ -32,6 +32,24 @@ fn hit(c: &mut Criterion) {
     c.bench_function("core/cache/table_hit", |b| {
         b.iter(|| black_box(table.hit(black_box(SCOPE), black_box(now))))
     });
+    let others: Vec<Table<()>> = (0..3).map(|_| Table::new()).collect();
+    for other in &others {
+        let slot = other.slot(SCOPE);
+        let Begin::Lead(flight, ()) = slot.begin(t0, || ()) else {
+            panic!("an empty slot is led")
+        };
+        let token = AccessToken::new(
+            "y".repeat(900),
+            "Bearer",
+            t0 + Duration::hours(24),
+            t0 + Duration::hours(12),
+        );
+        slot.finish(&flight, Ok(token), t0).expect("stored");
+        black_box(other.hit(SCOPE, now));
+    }
+    c.bench_function("core/cache/table_hit_4th_table", |b| {
+        b.iter(|| black_box(others[2].hit(black_box(SCOPE), black_box(now))))
+    });
 }
 
 criterion_group!(benches, hit);
