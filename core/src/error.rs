@@ -117,6 +117,39 @@ impl Error {
         self
     }
 
+    /// This error with every value of `secrets` scrubbed from its message, URL and detail
+    /// ([`crate::error_body::scrub`]): the flow applies it to every error it ends with, so a
+    /// secret the request carried cannot come back through an echoing endpoint or a transport's
+    /// failure text (PROTOCOL.md §1.10).
+    pub(crate) fn scrubbed(mut self, secrets: &[&str]) -> Self {
+        if secrets.iter().all(|s| s.is_empty()) {
+            return self;
+        }
+        use crate::error_body::scrub;
+        self.message = scrub(&self.message, secrets);
+        self.url = self.url.map(|url| scrub(&url, secrets));
+        self.detail = self.detail.map(|detail| scrub(&detail, secrets));
+        self
+    }
+
+    /// The error a driver returns for an [`Action`](crate::Action) it does not know: the core is
+    /// newer than the driver. `driver` names the driver (`azmi-ureq`); the action itself is not
+    /// shown, since a request can carry secret headers.
+    ///
+    /// ```
+    /// let e = azmi_core::Error::unknown_action("azmi-ureq");
+    /// assert_eq!(e.kind(), azmi_core::ErrorKind::Failed);
+    /// assert!(e.to_string().contains("upgrade azmi-ureq"));
+    /// ```
+    pub fn unknown_action(driver: &'static str) -> Self {
+        Self::failed(
+            driver,
+            format!(
+                "the driver cannot execute an action of this azmi-core version; upgrade {driver}"
+            ),
+        )
+    }
+
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -159,6 +159,7 @@ impl ManagedIdentity {
             policy,
             probe,
             jitter_seed,
-        ))
+        )
+        .with_secrets(self.detection.endpoint().secrets()))
     }
 }
