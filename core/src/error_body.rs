@@ -453,6 +453,70 @@ mod tests {
     }
 
     #[test]
+    fn redacts_by_shape_case_insensitively_nested_and_in_text() {
+        // Issue 9, defect 2: every body leaked SENTINEL before.
+        let bodies = [
+            r#"{"upstream":{"ACCESS_TOKEN":"SENTINEL"}}"#,
+            r#"{"a":[{"b":{"Refresh_Token":"SENTINEL"}}]}"#,
+            r#"{"id_token":"SENTINEL","x":1}"#,
+            r#"{"token":{"value":"SENTINEL"}}"#,
+            r#"{"client-secret":"SENTINEL"}"#,
+            r#"{"note":"{\"access_token\":\"SENTINEL\"}"}"#,
+            "upstream said access_token=SENTINEL&expires_in=3600",
+            "ACCESS_TOKEN: SENTINEL",
+            "Authorization: Bearer SENTINEL",
+            "bearer\tSENTINEL.x",
+            r#"{"error_description":"relayed: refresh_token='SENTINEL'"}"#,
+            r#"{"error_description":"got Bearer SENTINEL back"}"#,
+        ];
+        for body in bodies {
+            let got = describe(body.as_bytes()).unwrap_or_default();
+            assert!(!got.contains("SENTINEL"), "{body} → {got}");
+            assert!(got.contains(REDACTED), "{body} → {got}");
+        }
+        let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln";
+        let got = describe(format!("token echoed: {jwt} (end)").as_bytes()).unwrap_or_default();
+        assert_eq!(got, "token echoed: **** (end)");
+        // Words that only look like keys are left alone.
+        for text in [
+            "the token is invalid",
+            "tokens: 3",
+            "keyvault: down",
+            "Bearer",
+        ] {
+            assert_eq!(redact(text), text);
+        }
+    }
+
+    #[test]
+    fn scrubs_secrets_by_value_before_the_cut() {
+        let secret = "Zq9-Hunter2/secret";
+        // Straddling the 512-byte cut: no prefix of the secret survives either.
+        let body = format!(
+            "{}{}",
+            "p".repeat(EXCERPT_LIMIT - 5),
+            secret.to_ascii_uppercase()
+        );
+        let got = describe_scrubbed(body.as_bytes(), &[secret]).unwrap_or_default();
+        assert!(!got.to_ascii_lowercase().contains("zq9"), "{got}");
+        let forms = [
+            secret.to_string(),
+            secret.to_ascii_lowercase(),
+            crate::url::encode(secret),
+            crate::url::encode(secret).to_ascii_lowercase(),
+        ];
+        for form in forms {
+            let got = describe_scrubbed(format!("sent {form} back").as_bytes(), &[secret])
+                .unwrap_or_default();
+            assert_eq!(got, "sent **** back", "{form}");
+        }
+        // A secret that contains a key-value shape is removed whole, not half-redacted.
+        let tricky = "a;key=b";
+        let got = describe_scrubbed(b"echo a;key=b done", &[tricky]).unwrap_or_default();
+        assert_eq!(got, "echo **** done");
+    }
+
+    #[test]
     fn excerpt_is_capped_on_a_char_boundary() {
         let body = "é".repeat(2000);
         let got = describe(body.as_bytes()).unwrap_or_default();
