@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::error_body;
 use crate::identity::Identity;
+use crate::secret::Secret;
 use crate::source::Source;
 use crate::token::TokenParseError;
 use crate::transport::TransportFailure;
@@ -14,6 +15,8 @@ pub(crate) struct Context<'a> {
     pub(crate) source: Source,
     pub(crate) identity: &'a Identity,
     pub(crate) url: &'a str,
+    /// The secrets the request carried, scrubbed from the error body's excerpt before it is cut.
+    pub(crate) secrets: &'a [Secret],
 }
 
 impl Context<'_> {
@@ -43,7 +46,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The final error for a non-2xx status that will not be retried (any more).
 pub(crate) fn status_error(cx: &Context<'_>, status: u16, body: &[u8]) -> Error {
-    let detail = error_body::describe(body);
+    let secrets: Vec<&str> = cx.secrets.iter().map(Secret::expose).collect();
+    let detail = error_body::describe_scrubbed(body, &secrets);
     let error = if is_unreachable_403(status, body) {
         cx.unavailable(format!(
             "the network path to the {} endpoint is unreachable (a local proxy answered 403); this host has no managed identity endpoint",

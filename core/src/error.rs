@@ -87,30 +87,6 @@ impl Error {
         Self::new(ErrorKind::Failed, credential, message)
     }
 
-    /// The error a driver returns for an [`Action`](crate::Action) it does not know (`Action` is
-    /// non-exhaustive: a core newer than its driver can ask for more). Names the action's kind
-    /// only, never its contents.
-    ///
-    /// ```
-    /// use azmi_core::{Action, Error, ErrorKind};
-    /// let e = Error::unknown_action("my-driver", &Action::Sleep(std::time::Duration::ZERO));
-    /// assert_eq!(e.kind(), ErrorKind::Failed);
-    /// assert!(e.to_string().contains("Sleep"));
-    /// ```
-    pub fn unknown_action(driver: &'static str, action: &crate::Action) -> Self {
-        let debug = format!("{action:?}");
-        let kind = debug
-            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .next()
-            .unwrap_or("?");
-        Self::failed(
-            driver,
-            format!(
-                "the driver cannot execute a {kind} action; upgrade the driver to match azmi-core"
-            ),
-        )
-    }
-
     /// Records the managed identity source.
     #[must_use]
     pub fn with_source(mut self, source: Source) -> Self {
@@ -144,6 +120,39 @@ impl Error {
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = Some(wait);
         self
+    }
+
+    /// This error with every value of `secrets` scrubbed from its message, URL and detail
+    /// ([`crate::error_body::scrub`]): the flow applies it to every error it ends with, so a
+    /// secret the request carried cannot come back through an echoing endpoint or a transport's
+    /// failure text (PROTOCOL.md §1.10).
+    pub(crate) fn scrubbed(mut self, secrets: &[&str]) -> Self {
+        if secrets.iter().all(|s| s.is_empty()) {
+            return self;
+        }
+        use crate::error_body::scrub;
+        self.message = scrub(&self.message, secrets);
+        self.url = self.url.map(|url| scrub(&url, secrets));
+        self.detail = self.detail.map(|detail| scrub(&detail, secrets));
+        self
+    }
+
+    /// The error a driver returns for an [`Action`](crate::Action) it does not know: the core is
+    /// newer than the driver. `driver` names the driver (`azmi-ureq`); the action itself is not
+    /// shown, since a request can carry secret headers.
+    ///
+    /// ```
+    /// let e = azmi_core::Error::unknown_action("azmi-ureq");
+    /// assert_eq!(e.kind(), azmi_core::ErrorKind::Failed);
+    /// assert!(e.to_string().contains("upgrade azmi-ureq"));
+    /// ```
+    pub fn unknown_action(driver: &'static str) -> Self {
+        Self::failed(
+            driver,
+            format!(
+                "the driver cannot execute an action of this azmi-core version; upgrade {driver}"
+            ),
+        )
     }
 
     /// The class of this error.

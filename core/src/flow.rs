@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::identity::Identity;
 use crate::request::RequestTemplate;
 use crate::retry::{RetryDecision, RetryPolicy, RetryState, Retryable, server_delay};
+use crate::secret::Secret;
 use crate::source::Source;
 use crate::token::{AccessToken, parse_token_response};
 use crate::transport::TransportFailure;
@@ -83,6 +84,8 @@ pub struct TokenFlow {
     retry: RetryState,
     attempts: u32,
     state: State,
+    /// Every secret the requests carry, scrubbed by value from every error (PROTOCOL.md §1.10).
+    secrets: Vec<Secret>,
 }
 
 impl TokenFlow {
@@ -111,7 +114,14 @@ impl TokenFlow {
             retry: RetryState::new(policy, jitter_seed),
             attempts: 0,
             state,
+            secrets: Vec::new(),
         }
+    }
+
+    /// Records the secrets the requests carry, to be scrubbed from every error.
+    pub(crate) fn with_secrets(mut self, secrets: Vec<Secret>) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// The source this flow talks to.
@@ -245,18 +255,22 @@ impl TokenFlow {
         let body = response.body();
         if self.retry.policy().retries_status(status) && !classify::is_unreachable_403(status, body)
         {
+            let server_delay = server_delay(response.headers(), now);
             let outcome = Retryable::Status {
                 status,
-                server_delay: server_delay(response.headers(), now),
+                server_delay,
             };
             match self.retry.decide(outcome, now) {
                 RetryDecision::RetryAfter(wait) => return self.sleep(now, wait),
                 RetryDecision::Exhausted => {}
-                RetryDecision::OverBudget(wait) => {
+                // Only a delay the server sent is reported as one it asked for; a computed
+                // back-off that would overrun the budget simply ends the retries.
+                RetryDecision::OverBudget(wait) if server_delay.is_some() => {
                     let e = classify::status_error(&self.context(), status, body)
                         .with_retry_after(wait);
                     return self.finish(Err(e));
                 }
+                RetryDecision::OverBudget(_) => {}
             }
         }
         let e = classify::status_error(&self.context(), status, body);
@@ -274,14 +288,22 @@ impl TokenFlow {
         self.state = State::Sleeping { until: now + wait };
     }
 
+    /// Ends the flow. Every error passes through here, so this is where the secrets the
+    /// requests carried are scrubbed from it, whatever produced its texts.
     fn finish(&mut self, result: Result<AccessToken, Error>) {
-        self.state = State::Done(result);
+        self.state = State::Done(result.map_err(|e| self.scrub(e)));
+    }
+
+    fn scrub(&self, e: Error) -> Error {
+        let secrets: Vec<&str> = self.secrets.iter().map(Secret::expose).collect();
+        e.scrubbed(&secrets)
     }
 
     fn misuse(&mut self, what: &str) -> Action {
         let e = Error::failed(self.credential, format!("driver error: {what}"))
             .with_source(self.source);
-        self.finish(Err(e.clone()));
+        let e = self.scrub(e);
+        self.state = State::Done(Err(e.clone()));
         Action::Done(Err(e))
     }
 
@@ -291,6 +313,7 @@ impl TokenFlow {
             source: self.source,
             identity: &self.identity,
             url: &self.url,
+            secrets: &self.secrets,
         }
     }
 

@@ -5,6 +5,10 @@ use std::fmt;
 
 use crate::source::Source;
 
+/// The longest user-assigned ID accepted (PROTOCOL.md §1.2): an ARM resource ID is a few hundred
+/// bytes; anything far longer is a mistake, and would otherwise only surface as a URL too long to send.
+pub const MAX_ID_LEN: usize = 1024;
+
 /// The managed identity to request a token for.
 ///
 /// ```
@@ -51,12 +55,17 @@ impl Identity {
         !matches!(self, Identity::SystemAssigned)
     }
 
-    /// Checks the ID: non-empty printable ASCII without whitespace (PROTOCOL.md §1.2).
-    /// The message names the kind and never echoes the value.
+    /// Checks the ID: non-empty printable ASCII without whitespace, at most [`MAX_ID_LEN`] bytes
+    /// (PROTOCOL.md §1.2). The message names the kind and never echoes the value.
     pub fn validate(&self) -> Result<(), String> {
         match self.value() {
             None => Ok(()),
             Some("") => Err(format!("the user-assigned {} is empty", self.kind_name())),
+            Some(v) if v.len() > MAX_ID_LEN => Err(format!(
+                "the user-assigned {} is {} bytes long; at most {MAX_ID_LEN} are accepted",
+                self.kind_name(),
+                v.len()
+            )),
             Some(v) if v.bytes().all(|b| b.is_ascii_graphic()) => Ok(()),
             Some(_) => Err(format!(
                 "the user-assigned {} must be printable ASCII without whitespace",
@@ -155,5 +164,14 @@ mod tests {
         assert!(Identity::ObjectId(String::new()).validate().is_err());
         assert!(Identity::ObjectId("é".into()).validate().is_err());
         assert!(Identity::ObjectId("ok-1234".into()).validate().is_ok());
+        assert!(
+            Identity::ResourceId("r".repeat(MAX_ID_LEN))
+                .validate()
+                .is_ok()
+        );
+        let long = Identity::ClientId("c".repeat(100_000))
+            .validate()
+            .unwrap_err();
+        assert!(long.contains("client ID is 100000 bytes long"), "{long}");
     }
 }

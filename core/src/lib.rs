@@ -102,7 +102,7 @@
 //!         Action::Done(result) => break result?,
 //!         // `Action` is non-exhaustive: a driver that meets an action it does not know ends
 //!         // the acquisition with an error instead of guessing.
-//!         other => return Err(azmi_core::Error::unknown_action("example driver", &other).into()),
+//!         _ => return Err(azmi_core::Error::unknown_action("example driver").into()),
 //!     }
 //! };
 //! assert_eq!(sent[0], "http://127.0.0.1:40342/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net");

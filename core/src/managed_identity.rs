@@ -147,6 +147,7 @@ impl ManagedIdentity {
             policy,
             probe,
             jitter_seed,
-        ))
+        )
+        .with_secrets(self.detection.endpoint().secrets()))
     }
 }

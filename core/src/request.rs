@@ -84,7 +84,18 @@ impl RequestTemplate {
     }
 }
 
+/// The longest URI `http::Uri` parses.
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+
 fn parse_uri(url: &str, what: &str) -> Result<http::Uri, String> {
+    // The scope and the user-assigned ID are capped at construction, so only a very long
+    // endpoint gets here; name the length rather than calling a valid endpoint malformed.
+    if url.len() > MAX_URI_LEN {
+        return Err(format!(
+            "the request URL built from {what} would be {} bytes long, more than the {MAX_URI_LEN} an HTTP request can carry; shorten {what}",
+            url.len()
+        ));
+    }
     let uri: http::Uri = url
         .parse()
         .map_err(|_| format!("{what} is not a valid URL"))?;

@@ -19,21 +19,42 @@ pub fn single<'a>(scopes: &[&'a str]) -> Result<&'a str, String> {
     }
 }
 
-/// Checks a scope: non-empty; ASCII letters, digits, `.` `-` `_` `:` `/` only.
+/// The longest scope accepted (PROTOCOL.md §1.2). Real scopes are URLs of a few dozen bytes;
+/// a far longer one is a mistake that would otherwise only surface as a URL too long to send.
+pub const MAX_SCOPE_LEN: usize = 1024;
+
+/// Checks a scope: non-empty, at most [`MAX_SCOPE_LEN`] bytes; ASCII letters, digits, `.` `-`
+/// `_` `:` `/` only; and a resource left once one `/.default` is stripped (`/.default` alone
+/// names nothing and would go out as an empty `resource=`).
+///
+/// ```
+/// assert!(azmi_core::scope::validate("https://vault.azure.net/.default").is_ok());
+/// assert!(azmi_core::scope::validate("/.default").unwrap_err().contains("no resource"));
+/// ```
 pub fn validate(scope: &str) -> Result<(), String> {
     if scope.is_empty() {
         return Err(
             "the scope is empty; pass one such as \"https://management.azure.com/.default\"".into(),
         );
     }
-    if scope
+    if scope.len() > MAX_SCOPE_LEN {
+        return Err(format!(
+            "the scope is {} bytes long; at most {MAX_SCOPE_LEN} are accepted",
+            scope.len()
+        ));
+    }
+    if !scope
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'/'))
     {
-        Ok(())
-    } else {
-        Err("the scope may contain only ASCII letters, digits and . - _ : /".into())
+        return Err("the scope may contain only ASCII letters, digits and . - _ : /".into());
     }
+    if to_resource(scope).is_empty() {
+        return Err(
+            "the scope names no resource (\"/.default\" alone); pass one such as \"https://management.azure.com/.default\"".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks a tenant ID: non-empty; ASCII letters, digits, `.` `-` only.
@@ -88,6 +109,13 @@ mod tests {
             (&["https://x/?a=b"], Err(())),
             (&["https://x/.default;rm"], Err(())),
             (&["https://vault.azure.net/é"], Err(())),
+            (&["/.default"], Err(())),
+            (&["/.default/.default"], Ok("/.default/.default")),
+            (
+                &[&"a".repeat(MAX_SCOPE_LEN)],
+                Ok(&"a".repeat(MAX_SCOPE_LEN)),
+            ),
+            (&[&"a".repeat(MAX_SCOPE_LEN + 1)], Err(())),
         ];
         for (scopes, want) in cases {
             assert_eq!(single(scopes).map_err(|_| ()), *want, "{scopes:?}");

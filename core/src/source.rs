@@ -127,6 +127,28 @@ pub enum Endpoint {
     },
 }
 
+impl Endpoint {
+    /// Every secret the source's requests carry (identity header, MSI secret): the flow scrubs
+    /// them by value from every error it produces (PROTOCOL.md §1.10).
+    ///
+    /// ```
+    /// use azmi_core::{Detection, EnvSnapshot};
+    /// let env = EnvSnapshot::from_pairs([("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token"), ("IDENTITY_HEADER", "h")]);
+    /// assert_eq!(Detection::detect(&env).unwrap().endpoint().secrets()[0].expose(), "h");
+    /// ```
+    pub fn secrets(&self) -> Vec<Secret> {
+        match self {
+            Endpoint::AppService { header, .. } | Endpoint::ServiceFabric { header, .. } => {
+                vec![header.clone()]
+            }
+            Endpoint::AzureMl { secret, .. } => vec![secret.clone()],
+            Endpoint::Imds { .. } | Endpoint::Arc { .. } | Endpoint::CloudShell { .. } => {
+                Vec::new()
+            }
+        }
+    }
+}
+
 /// The result of source detection: which source, where, and which variables decided it.
 ///
 /// ```
@@ -160,7 +182,8 @@ impl Detection {
                 Some(thumbprint) => Detection {
                     source: Source::ServiceFabric,
                     endpoint: Endpoint::ServiceFabric {
-                        url: url.to_string(),
+                        url: checked_endpoint(env::IDENTITY_ENDPOINT, url)
+                            .map_err(|e| e.with_source(Source::ServiceFabric))?,
                         header: Secret::new(header),
                         thumbprint: thumbprint.to_string(),
                     },
@@ -193,7 +216,8 @@ impl Detection {
                     Detection {
                         source: Source::AzureMl,
                         endpoint: Endpoint::AzureMl {
-                            url: url.to_string(),
+                            url: checked_endpoint(env::MSI_ENDPOINT, url)
+                                .map_err(|e| e.with_source(Source::AzureMl))?,
                             secret: Secret::new(secret),
                             default_client_id,
                         },
@@ -203,7 +227,8 @@ impl Detection {
                 None => Detection {
                     source: Source::CloudShell,
                     endpoint: Endpoint::CloudShell {
-                        url: url.to_string(),
+                        url: checked_endpoint(env::MSI_ENDPOINT, url)
+                            .map_err(|e| e.with_source(Source::CloudShell))?,
                     },
                     variables: vec![env::MSI_ENDPOINT],
                 },
@@ -213,7 +238,8 @@ impl Detection {
             return Ok(Detection {
                 source: Source::Arc,
                 endpoint: Endpoint::Arc {
-                    url: url.to_string(),
+                    url: checked_endpoint(env::IDENTITY_ENDPOINT, url)
+                        .map_err(|e| e.with_source(Source::Arc))?,
                 },
                 variables: vec![env::IDENTITY_ENDPOINT, env::IMDS_ENDPOINT],
             });
@@ -293,7 +319,9 @@ fn checked_header(variable: &str, value: &str) -> Result<Secret, Error> {
         })
 }
 
-/// An endpoint URL taken verbatim from a variable must at least be an absolute http(s) URL.
+/// An endpoint URL taken verbatim from a variable must at least be an absolute http(s) URL, with
+/// no user name or password and a port from 1 to 65535 (PROTOCOL.md §1.2). Every source's
+/// endpoint goes through here, so `azmi detect` can never print userinfo.
 fn checked_endpoint(variable: &str, value: &str) -> Result<String, Error> {
     url::check_absolute_http(variable, value)
         .map(|()| value.to_string())

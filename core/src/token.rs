@@ -133,10 +133,22 @@ pub enum TokenParseError {
     NoUsableExpiry,
     /// The expiry overflows or lies after 9999-12-31.
     ExpiryOutOfRange,
+    /// `access_token` holds a character outside printable ASCII (`!` to `~`; no space): tokens
+    /// are base64url/JWT text, and anything else could write control sequences to a terminal.
+    InvalidAccessToken,
+    /// The token had expired at this time, at or before the request was sent: unusable on arrival
+    /// (PROTOCOL.md §1.6 rule 7).
+    Expired(OffsetDateTime),
 }
 
 impl fmt::Display for TokenParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let TokenParseError::Expired(at) = self {
+            let at = at
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| at.unix_timestamp().to_string());
+            return write!(f, "the endpoint returned a token that expired at {at}");
+        }
         f.write_str(match self {
             TokenParseError::NotJsonObject => "the token response is not a JSON object",
             TokenParseError::MissingAccessToken => {
@@ -148,6 +160,10 @@ impl fmt::Display for TokenParseError {
             TokenParseError::ExpiryOutOfRange => {
                 "the token response's \"expires_on\"/\"expires_in\" overflows or lies after 9999-12-31"
             }
+            TokenParseError::InvalidAccessToken => {
+                "the token response's \"access_token\" contains characters outside printable ASCII"
+            }
+            TokenParseError::Expired(_) => "the endpoint returned a token that had expired",
         })
     }
 }
@@ -174,6 +190,9 @@ pub fn parse_token_response(
         Some(Value::String(t)) if !t.is_empty() => t.clone(),
         _ => return Err(TokenParseError::MissingAccessToken),
     };
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(TokenParseError::InvalidAccessToken);
+    }
     let expires_on = match fields.get("expires_on").map(parse_expires_on) {
         Some(Ok(Some(at))) => at,
         Some(Err(e)) => return Err(e),
@@ -183,6 +202,10 @@ pub fn parse_token_response(
             Some(Ok(None)) | None => return Err(TokenParseError::NoUsableExpiry),
         },
     };
+    // PROTOCOL.md §1.6 rule 7: a token unusable when it arrives is never handed out.
+    if expires_on <= t_req {
+        return Err(TokenParseError::Expired(expires_on));
+    }
     let refresh_in = match fields.get("refresh_in").map(parse_seconds) {
         Some(Ok(Some(secs))) => Some(secs),
         _ => None,
@@ -211,7 +234,7 @@ fn string_field(fields: &Map<String, Value>, name: &str) -> Option<String> {
 }
 
 /// The refresh time of PROTOCOL.md §1.7: a valid `refresh_in`, else half-life for lifetimes of at
-/// least two hours, else five minutes before expiry.
+/// least two hours, else five minutes before expiry; never before `t_req`.
 ///
 /// ```
 /// use azmi_core::token::refresh_time;
@@ -220,6 +243,7 @@ fn string_field(fields: &Map<String, Value>, name: &str) -> Option<String> {
 /// assert_eq!(refresh_time(t, t + Duration::hours(24), None), t + Duration::hours(12));
 /// assert_eq!(refresh_time(t, t + Duration::hours(1), None), t + Duration::minutes(55));
 /// assert_eq!(refresh_time(t, t + Duration::hours(1), Some(600)), t + Duration::minutes(10));
+/// assert_eq!(refresh_time(t, t + Duration::minutes(2), None), t);
 /// ```
 pub fn refresh_time(
     t_req: OffsetDateTime,
@@ -238,8 +262,8 @@ pub fn refresh_time(
         t_req + lifetime / 2
     } else {
         // Saturating, as in `is_usable_at`: `expires_on` may be the earliest representable
-        // instant (`"expires_on":-377705116800`, or `expires_in` 0 at such a `t_req`).
-        expires_on.saturating_sub(EXPIRY_MARGIN)
+        // instant. A token expiring within the margin is due for refresh at once, not in the past.
+        expires_on.saturating_sub(EXPIRY_MARGIN).max(t_req)
     }
 }
 

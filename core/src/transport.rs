@@ -31,6 +31,37 @@ pub enum TransportFailure {
 }
 
 impl TransportFailure {
+    /// Maps an I/O error from connecting, sending or reading to what the core needs to know,
+    /// by its kind (PROTOCOL.md §1.8). Every transport uses this one mapping, so the protocol's
+    /// verdicts on refused, unreachable, timed out and reset connections cannot drift apart.
+    /// Windows reports a blocked or unroutable IMDS as access forbidden ("An attempt was made to
+    /// access a socket in a way forbidden by its access permissions"): that is unreachable.
+    ///
+    /// A TLS failure wrapped in an `io::Error` is not recognisable by kind: the transport, which
+    /// knows its TLS library, reports [`TransportFailure::Tls`] for it before calling this.
+    ///
+    /// ```
+    /// use std::io::{Error, ErrorKind};
+    /// use azmi_core::TransportFailure;
+    /// let e = Error::new(ErrorKind::PermissionDenied, "forbidden by its access permissions");
+    /// assert_eq!(TransportFailure::from_io_error(&e), TransportFailure::Unreachable);
+    /// ```
+    pub fn from_io_error(error: &std::io::Error) -> TransportFailure {
+        use std::io::ErrorKind as K;
+        match error.kind() {
+            K::ConnectionRefused => TransportFailure::ConnectionRefused,
+            K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::AddrNotAvailable
+            | K::PermissionDenied => TransportFailure::Unreachable,
+            K::TimedOut | K::WouldBlock => TransportFailure::Timeout,
+            K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => {
+                TransportFailure::ConnectionReset
+            }
+            _ => TransportFailure::Other(format!("I/O error: {error}")),
+        }
+    }
+
     /// Whether the policy may retry this failure.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -57,6 +88,41 @@ impl fmt::Display for TransportFailure {
             }
             TransportFailure::Tls(what) => write!(f, "TLS failure: {what}"),
             TransportFailure::Other(what) => f.write_str(what),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind as K};
+
+    #[test]
+    fn io_error_kinds_map_by_protocol_md_1_8() {
+        let table = [
+            (K::ConnectionRefused, TransportFailure::ConnectionRefused),
+            (K::HostUnreachable, TransportFailure::Unreachable),
+            (K::NetworkUnreachable, TransportFailure::Unreachable),
+            (K::AddrNotAvailable, TransportFailure::Unreachable),
+            // Windows: "…forbidden by its access permissions" (net #45647, #44294).
+            (K::PermissionDenied, TransportFailure::Unreachable),
+            (K::TimedOut, TransportFailure::Timeout),
+            (K::WouldBlock, TransportFailure::Timeout),
+            (K::ConnectionReset, TransportFailure::ConnectionReset),
+            (K::ConnectionAborted, TransportFailure::ConnectionReset),
+            (K::UnexpectedEof, TransportFailure::ConnectionReset),
+            (K::BrokenPipe, TransportFailure::ConnectionReset),
+            (
+                K::InvalidInput,
+                TransportFailure::Other("I/O error: scripted".into()),
+            ),
+        ];
+        for (kind, want) in table {
+            assert_eq!(
+                TransportFailure::from_io_error(&Error::new(kind, "scripted")),
+                want,
+                "{kind:?}"
+            );
         }
     }
 }

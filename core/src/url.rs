@@ -95,10 +95,37 @@ fn check_scheme(variable: &str, value: &str, https_only: bool) -> Result<http::U
             "{variable} must be {wanted} with a host; its scheme is not accepted"
         ));
     }
-    match uri.host() {
-        Some(host) if !host.is_empty() => Ok(uri),
-        _ => Err(format!(
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        return Err(format!(
             "{variable} must be {wanted} with a host; it has no host"
+        ));
+    };
+    // PROTOCOL.md §1.2: credentials in the URL would be sent by an HTTP client of its own accord
+    // (`Authorization: Basic`), which azmi never builds, and printed wherever the URL is shown.
+    // The message never echoes them.
+    if authority.as_str().contains('@') {
+        return Err(format!(
+            "{variable} must not contain a user name or password (user:password@host); remove them from the URL"
+        ));
+    }
+    check_port(variable, authority.as_str())?;
+    Ok(uri)
+}
+
+/// The port of `host[:port]` (IPv6 hosts in brackets) must be 1–65535 when present: a client
+/// would otherwise silently fall back to the scheme's default port.
+fn check_port(variable: &str, host_port: &str) -> Result<(), String> {
+    let after_host = match host_port.rfind(']') {
+        Some(end) => &host_port[end + 1..],
+        None => host_port.find(':').map_or("", |at| &host_port[at..]),
+    };
+    let Some(port) = after_host.strip_prefix(':') else {
+        return Ok(());
+    };
+    match port.parse::<u32>() {
+        Ok(1..=65535) => Ok(()),
+        _ => Err(format!(
+            "{variable} has port \"{port}\"; a port must be a number from 1 to 65535"
         )),
     }
 }
@@ -145,5 +172,35 @@ mod tests {
         assert!(check_absolute_http("V", "http://h/p?q=1").is_ok());
         let msg = authority_base("V", "http://user:pw@/x", false).unwrap_err();
         assert!(!msg.contains("pw"), "{msg}");
+    }
+
+    #[test]
+    fn userinfo_and_bad_ports_are_refused() {
+        let cases: &[(&str, Result<(), &str>)] = &[
+            ("http://127.0.0.1:8080/msi/token", Ok(())),
+            ("http://127.0.0.1/msi/token", Ok(())),
+            ("http://[::1]:65535/x", Ok(())),
+            ("http://[::1]/x", Ok(())),
+            (
+                "http://user:PASSWORD@127.0.0.1:1/x",
+                Err("user name or password"),
+            ),
+            ("http://PASSWORD@127.0.0.1/x", Err("user name or password")),
+            ("http://127.0.0.1:99999/msi/token", Err("port \"99999\"")),
+            ("http://127.0.0.1:0/x", Err("port \"0\"")),
+            ("http://[::1]:70000/x", Err("port \"70000\"")),
+            ("http://127.0.0.1:/x", Err("port \"\"")),
+        ];
+        for (url, want) in cases {
+            let got = check_absolute_http("V", url);
+            match want {
+                Ok(()) => assert_eq!(got, Ok(()), "{url}"),
+                Err(part) => {
+                    let msg = got.expect_err(url);
+                    assert!(msg.contains(part), "{url}: {msg}");
+                    assert!(!msg.contains("PASSWORD"), "{url}: {msg}");
+                }
+            }
+        }
     }
 }

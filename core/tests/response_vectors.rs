@@ -4,6 +4,7 @@
 
 mod common;
 
+use azmi_core::time::macros::datetime;
 use azmi_core::time::{Duration as TimeDuration, OffsetDateTime};
 use azmi_core::token::{
     TokenParseError, parse_expires_on, parse_expiry_date, parse_token_response, refresh_time,
@@ -94,9 +95,9 @@ fn token_vectors() -> Vec<(&'static str, String, Want)> {
             T(1_798_895_109, 1_603_404_500, "Bearer"),
         ),
         (
-            "12-hour date in the past (returned, refresh = expiry − 300 s)",
+            "12-hour date in the past: expired on arrival, a parse error (§1.6 rule 7)",
             b(r#""expires_on":"11/26/2026 12:18:20 am +00:00""#),
-            T(1_795_652_300, -36_300_000, "Bearer"),
+            E(TokenParseError::Expired(datetime!(2026-11-26 00:18:20 UTC))),
         ),
         (
             "24-hour, one-digit month/day/hour",
@@ -161,9 +162,45 @@ fn token_vectors() -> Vec<(&'static str, String, Want)> {
             T(1_795_695_501, 3_600_500, "Bearer"),
         ),
         (
-            "expires_in 0: returned though expired",
+            "expires_in 0: expires at t_req, so expired on arrival",
             b(r#""expires_in":0"#),
-            T(1_795_688_300, -300_000, "Bearer"),
+            E(TokenParseError::Expired(datetime!(2026-11-26 10:18:20 UTC))),
+        ),
+        (
+            "expires_on 1 (1970): expired on arrival",
+            b(r#""expires_on":"1""#),
+            E(TokenParseError::Expired(datetime!(1970-01-01 00:00:01 UTC))),
+        ),
+        (
+            "expires in 1 s: still returned, due for refresh at once (never before t_req)",
+            b(r#""expires_in":1"#),
+            T(1_795_688_301, 0, "Bearer"),
+        ),
+        (
+            "expires in 120 s: returned, refresh at t_req",
+            b(r#""expires_in":"120""#),
+            T(1_795_688_420, 0, "Bearer"),
+        ),
+        // --- access_token must be printable ASCII without space (defect 10) ---
+        (
+            "control character in the token",
+            r#"{"access_token":"FAKE\u001b[31m","expires_in":3600}"#.to_string(),
+            E(TokenParseError::InvalidAccessToken),
+        ),
+        (
+            "space in the token",
+            r#"{"access_token":"FAKE token","expires_in":3600}"#.to_string(),
+            E(TokenParseError::InvalidAccessToken),
+        ),
+        (
+            "non-ASCII token",
+            r#"{"access_token":"FAKE-é","expires_in":3600}"#.to_string(),
+            E(TokenParseError::InvalidAccessToken),
+        ),
+        (
+            "DEL in the token",
+            "{\"access_token\":\"FAKE\u{7f}\",\"expires_in\":3600}".to_string(),
+            E(TokenParseError::InvalidAccessToken),
         ),
         // --- refresh_in (§1.6 rule 4) ---
         (
@@ -520,7 +557,8 @@ fn every_token_shape_parses_to_the_exact_expiry_and_refresh_time() {
                 assert!(
                     msg.contains("access_token")
                         || msg.contains("expires_on")
-                        || msg.contains("JSON object"),
+                        || msg.contains("JSON object")
+                        || msg.starts_with("the endpoint returned a token that expired at "),
                     "{name}: {msg}"
                 );
                 assert!(!msg.contains("FAKE-token"), "{name}: {msg}");
@@ -647,9 +685,10 @@ fn refresh_time_rules() {
         (7_200, None, s(3_600)),
         (7_199, None, s(6_899)),
         (300, None, s(0)),
-        (60, None, s(-240)),
-        (-100, None, s(-400)),
-        (-100, Some(10), s(-400)),
+        // Never before t_req (§1.7): a token expiring within the margin is due at once.
+        (60, None, s(0)),
+        (-100, None, s(0)),
+        (-100, Some(10), s(0)),
     ];
     for (lifetime, refresh_in, want) in cases {
         assert_eq!(
@@ -1127,17 +1166,51 @@ fn exact_display_of_typical_errors() {
 }
 
 #[test]
-fn the_error_url_drops_userinfo() {
-    let env = pod_env("http://user:pw-SENTINEL@127.0.0.1:8080/");
-    let mut flow = mi(&env, ManagedIdentityOptions::default())
-        .flow(&[SCOPE], 1)
-        .unwrap();
-    let run = drive(&mut flow, t0(), [status(401)]);
-    assert_eq!(
-        run.err().url(),
-        Some("http://127.0.0.1:8080/metadata/identity/oauth2/token")
-    );
-    assert!(!run.err().to_string().contains("SENTINEL"));
+fn userinfo_in_an_endpoint_is_a_configuration_error_that_does_not_echo_it() {
+    // PROTOCOL.md §1.2: an HTTP client would turn userinfo into `Authorization: Basic`.
+    let envs = [
+        pod_env("http://user:pw-SENTINEL@127.0.0.1:8080/"),
+        azmi_core::EnvSnapshot::from_pairs([
+            (
+                "IDENTITY_ENDPOINT",
+                "http://user:pw-SENTINEL@127.0.0.1:8080/msi/token",
+            ),
+            ("IDENTITY_HEADER", "h"),
+        ]),
+        azmi_core::EnvSnapshot::from_pairs([(
+            "MSI_ENDPOINT",
+            "http://pw-SENTINEL@127.0.0.1:8080/x",
+        )]),
+    ];
+    for env in envs {
+        let e =
+            azmi_core::ManagedIdentity::new(&env, ManagedIdentityOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Configuration, "{e}");
+        assert!(e.message().contains("user name or password"), "{e}");
+        assert!(!format!("{e} {e:?}").contains("SENTINEL"), "{e:?}");
+    }
+}
+
+#[test]
+fn an_out_of_range_port_is_a_configuration_error_that_shows_the_port() {
+    for (variable, url) in [
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:99999/msi/token"),
+        ("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:0"),
+    ] {
+        let env = azmi_core::EnvSnapshot::from_pairs([(variable, url), ("IDENTITY_HEADER", "h")]);
+        let e =
+            azmi_core::ManagedIdentity::new(&env, ManagedIdentityOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Configuration, "{e}");
+        let port = url
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        assert!(e.message().contains(&format!("port \"{port}\"")), "{e}");
+        assert!(e.message().contains(variable), "{e}");
+    }
 }
 
 #[test]

@@ -30,6 +30,30 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 /// ```
 pub const DEFAULT_ENTRA_TOKEN_LIFETIME: Duration = Duration::from_secs(3_599);
 
+/// How long a connection may take to send a complete request head — from when it is accepted,
+/// or from its first byte after a previous answer — before it is closed (default 10 s). Bounds
+/// what idle or half-sent connections can hold.
+///
+/// ```
+/// assert_eq!(azmi_emulator::DEFAULT_HEADER_TIMEOUT.as_secs(), 10);
+/// ```
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may sit idle after an answer before it is closed (default
+/// 60 s): longer than the idle time of the clients' pools (ureq 15 s, azmi-hyper 30 s), so a
+/// pooled client never races the close.
+///
+/// ```
+/// assert_eq!(azmi_emulator::DEFAULT_IDLE_TIMEOUT.as_secs(), 60);
+/// ```
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many connections each listener serves at once (default 256); further ones wait in the
+/// kernel's accept queue until one closes.
+///
+/// ```
+/// assert_eq!(azmi_emulator::DEFAULT_MAX_CONNECTIONS, 256);
+/// ```
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
 /// How the 2017-09-01 endpoints (`/MSI/auth`, Azure ML, legacy App Service) write `expires_on`.
 ///
 /// ```
@@ -103,6 +127,9 @@ pub struct Config {
     pub(crate) tenant_id: String,
     pub(crate) apps: Vec<AppRegistration>,
     pub(crate) faults: Vec<Fault>,
+    pub(crate) header_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 impl Default for Config {
@@ -124,6 +151,9 @@ impl Default for Config {
             tenant_id: DEFAULT_TENANT_ID.to_owned(),
             apps: Vec::new(),
             faults: Vec::new(),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -224,6 +254,42 @@ impl Config {
     /// ```
     pub fn user_assigned(mut self, identity: UserAssigned) -> Self {
         self.user_assigned.push(identity);
+        self
+    }
+
+    /// How long a connection may take to send a complete request head (default
+    /// [`DEFAULT_HEADER_TIMEOUT`]); the same bound applies to reading a request body.
+    ///
+    /// ```
+    /// let config = azmi_emulator::Config::default().header_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = config;
+    /// ```
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// How long a kept-alive connection may idle after an answer (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]).
+    ///
+    /// ```
+    /// let config = azmi_emulator::Config::default().idle_timeout(std::time::Duration::from_secs(5));
+    /// # let _ = config;
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How many connections each listener serves at once (default [`DEFAULT_MAX_CONNECTIONS`];
+    /// at least 1).
+    ///
+    /// ```
+    /// let config = azmi_emulator::Config::default().max_connections(64);
+    /// # let _ = config;
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
         self
     }
 

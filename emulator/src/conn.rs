@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -25,10 +25,34 @@ pub(crate) enum Mode {
     Truncate { body_bytes: usize },
 }
 
+/// Where a connection is in its request/answer cycle, for the timeouts that bound what an idle
+/// or half-sent connection can hold ([`Config::header_timeout`](crate::Config::header_timeout),
+/// [`Config::idle_timeout`](crate::Config::idle_timeout)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Waiting for a complete request head since this instant: accepted and nothing answered
+    /// yet, or bytes of a next request arrived after an answer.
+    Head(Instant),
+    /// A request is being served (its body read, a scripted delay slept, its answer built).
+    Serving,
+    /// Answered; kept alive and silent since this instant.
+    Idle(Instant),
+}
+
 /// Shared between a connection's service function (which sets the mode) and its I/O.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ConnControl {
     mode: Mutex<Mode>,
+    phase: Mutex<Phase>,
+}
+
+impl Default for ConnControl {
+    fn default() -> Self {
+        ConnControl {
+            mode: Mutex::new(Mode::Normal),
+            phase: Mutex::new(Phase::Head(Instant::now())),
+        }
+    }
 }
 
 impl ConnControl {
@@ -38,6 +62,45 @@ impl ConnControl {
 
     fn get(&self) -> Mode {
         *self.mode.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = phase;
+    }
+
+    /// A complete request head arrived: it is being served.
+    pub(crate) fn serving(&self) {
+        self.set_phase(Phase::Serving);
+    }
+
+    /// The answer is handed to hyper: the connection idles until the next request's bytes.
+    pub(crate) fn answered(&self) {
+        self.set_phase(Phase::Idle(Instant::now()));
+    }
+
+    /// Bytes arrived: on an idle connection they start the next request head's clock.
+    fn bytes_read(&self) {
+        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Idle(_) = *phase {
+            *phase = Phase::Head(Instant::now());
+        }
+    }
+
+    /// When the connection must be closed if its phase does not change; `None` while serving.
+    pub(crate) fn deadline(
+        &self,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Option<Instant> {
+        match self.phase() {
+            Phase::Head(since) => Some(since + header_timeout),
+            Phase::Idle(since) => Some(since + idle_timeout),
+            Phase::Serving => None,
+        }
     }
 }
 
@@ -147,7 +210,12 @@ impl<S: AsyncRead + Abortable + Unpin> AsyncRead for ConnIo<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.ctl.bytes_read();
+        }
+        polled
     }
 }
 

@@ -634,12 +634,21 @@ fn parse_u64(v: &str, key: &str) -> Result<u64, FaultParseError> {
         .map_err(|_| FaultParseError(format!("`{key}={v}`: expected a whole number")))
 }
 
+/// A scripted status is a final answer: 200–999. A 1xx is an interim response that hyper
+/// would replace by 500, so scripting one is refused rather than recorded as what was not sent.
 fn parse_status(v: &str) -> Result<u16, FaultParseError> {
-    v.trim()
+    let status = v
+        .trim()
         .parse::<u16>()
         .ok()
         .filter(|s| (100..=999).contains(s))
-        .ok_or_else(|| FaultParseError(format!("`{v}` is not an HTTP status (100-999)")))
+        .ok_or_else(|| FaultParseError(format!("`{v}` is not an HTTP status (100-999)")))?;
+    if status < 200 {
+        return Err(FaultParseError(format!(
+            "`{v}` is an interim (1xx) status, which cannot answer a request; use 200-999"
+        )));
+    }
+    Ok(status)
 }
 
 /// `1234`, `4k`/`4KiB`, `2m`/`2MiB` (binary multiples).
@@ -974,6 +983,9 @@ mod tests {
             "status",
             "status=abc",
             "status=42",
+            "status=100",
+            "status=199",
+            "redirect=101",
             "status=429,reset",
             "times=0,reset",
             "reset,times=-1",

@@ -89,15 +89,15 @@ use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 pub use config::{
-    Config, DEFAULT_ENTRA_TOKEN_LIFETIME, DEFAULT_TENANT_ID, DEFAULT_TOKEN_LIFETIME,
-    LegacyExpiresOn,
+    Config, DEFAULT_ENTRA_TOKEN_LIFETIME, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TENANT_ID, DEFAULT_TOKEN_LIFETIME, LegacyExpiresOn,
 };
 pub use faults::{Fault, FaultParseError};
 pub use identity::{
     AppRegistration, DEFAULT_SUBSCRIPTION_ID, DEFAULT_SYSTEM_CLIENT_ID, DEFAULT_SYSTEM_OBJECT_ID,
     DEFAULT_SYSTEM_RESOURCE_ID, SpecError, SystemAssigned, UserAssigned,
 };
-pub use recording::RecordedRequest;
+pub use recording::{MAX_RECORDED_REQUESTS, RECORDED_BODY_LIMIT, RecordedRequest};
 pub use source::{Source, UnknownSource};
 pub use token::decode_claims;
 

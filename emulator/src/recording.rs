@@ -1,5 +1,6 @@
 //! The record of every request the emulator received.
 
+use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
@@ -42,7 +43,8 @@ pub struct RecordedRequest {
     pub query: String,
     /// Every header in arrival order, names in lower case, values decoded as UTF-8 (lossy).
     pub headers: Vec<(String, String)>,
-    /// The body, decoded as UTF-8 (lossy).
+    /// The body, decoded as UTF-8 (lossy), cut to its first [`RECORDED_BODY_LIMIT`] bytes (on a
+    /// character boundary); every real token request is far smaller.
     pub body: String,
     /// The source whose endpoint the path names; `None` for paths no source serves.
     pub source: Option<Source>,
@@ -157,7 +159,35 @@ impl RecordedRequest {
     }
 }
 
-/// Shared, append-only (until cleared) list of requests.
+/// The most bytes of a request body kept in its record.
+///
+/// ```
+/// assert_eq!(azmi_emulator::RECORDED_BODY_LIMIT, 16 * 1024);
+/// ```
+pub const RECORDED_BODY_LIMIT: usize = 16 * 1024;
+
+/// The most requests kept; beyond it the oldest record is dropped (sequence numbers keep
+/// counting), so a flood of large requests cannot grow the emulator without bound.
+///
+/// ```
+/// assert_eq!(azmi_emulator::MAX_RECORDED_REQUESTS, 2048);
+/// ```
+pub const MAX_RECORDED_REQUESTS: usize = 2048;
+
+/// `body` as UTF-8 (lossy), cut to [`RECORDED_BODY_LIMIT`] bytes on a character boundary.
+pub(crate) fn recorded_body(body: &[u8]) -> String {
+    let head = &body[..body.len().min(RECORDED_BODY_LIMIT)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    // A multi-byte character cut at the limit decodes to U+FFFD, which may itself exceed it.
+    let mut end = text.len().min(RECORDED_BODY_LIMIT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
+}
+
+/// Shared list of the latest [`MAX_RECORDED_REQUESTS`] requests.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
     inner: Mutex<RecorderInner>,
@@ -166,7 +196,7 @@ pub(crate) struct Recorder {
 #[derive(Debug, Default)]
 struct RecorderInner {
     next_seq: u64,
-    requests: Vec<RecordedRequest>,
+    requests: VecDeque<RecordedRequest>,
 }
 
 impl Recorder {
@@ -181,7 +211,10 @@ impl Recorder {
         let seq = inner.next_seq;
         inner.next_seq += 1;
         req.seq = seq;
-        inner.requests.push(req);
+        if inner.requests.len() >= MAX_RECORDED_REQUESTS {
+            inner.requests.pop_front();
+        }
+        inner.requests.push_back(req);
         seq
     }
 
@@ -195,14 +228,15 @@ impl Recorder {
     }
 
     pub(crate) fn all(&self) -> Vec<RecordedRequest> {
-        self.lock().requests.clone()
+        self.lock().requests.iter().cloned().collect()
     }
 
     pub(crate) fn count(&self) -> usize {
         self.lock().requests.len()
     }
 
+    /// Forgets every record and gives their memory back (`clear` would keep the capacity).
     pub(crate) fn clear(&self) {
-        self.lock().requests.clear();
+        self.lock().requests = VecDeque::new();
     }
 }

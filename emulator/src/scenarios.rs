@@ -23,6 +23,7 @@
 use std::fmt;
 use std::net::TcpListener;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::{Config, Emulator, Fault, RecordedRequest, Source, UserAssigned};
@@ -60,6 +61,19 @@ pub enum Target {
     Emulator,
     /// A loopback port nothing listens on (connection refused), as an IMDS override.
     ClosedPort,
+    /// App Service, with `IDENTITY_ENDPOINT` rewritten from the emulator's.
+    AppServiceAt(Rewrite),
+}
+
+/// How [`Target::AppServiceAt`] rewrites the App Service endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rewrite {
+    /// `http://user:<SENTINEL_SECRET>@host:port/…`: userinfo, which must be refused unshown.
+    Userinfo,
+    /// The emulator's endpoint with this port instead (out of range, say `99999`).
+    Port(&'static str),
+    /// The emulator's https listener, whose self-signed certificate WebPKI validation rejects.
+    SelfSignedHttps,
 }
 
 /// The class of an error, as azmi names them.
@@ -144,6 +158,10 @@ pub struct Scenario {
     pub expect: Expect,
     /// How many requests the emulator must have received.
     pub requests: usize,
+    /// Texts the error's `Display` must contain.
+    pub says: &'static [&'static str],
+    /// Texts the error's `Display` and `Debug` must not contain.
+    pub never_says: &'static [&'static str],
 }
 
 impl fmt::Debug for Scenario {
@@ -189,6 +207,8 @@ fn scenario(name: &'static str) -> Scenario {
         timeout: None,
         expect: Expect::Token,
         requests: 1,
+        says: &[],
+        never_says: &[],
     }
 }
 
@@ -225,7 +245,35 @@ impl Scenario {
         self.timeout = Some(timeout);
         self
     }
+    fn at(mut self, rewrite: Rewrite) -> Self {
+        self.source = Source::AppService;
+        self.target = Target::AppServiceAt(rewrite);
+        self
+    }
+    fn says(mut self, texts: &'static [&'static str]) -> Self {
+        self.says = texts;
+        self
+    }
+    fn never_says(mut self, texts: &'static [&'static str]) -> Self {
+        self.never_says = texts;
+        self
+    }
 }
+
+/// A 100 KB scope, which must be reported as a scope, not as an invalid endpoint URL.
+fn huge_scope() -> &'static str {
+    static SCOPE: OnceLock<String> = OnceLock::new();
+    SCOPE.get_or_init(|| format!("https://{}.example/.default", "a".repeat(100 * 1024)))
+}
+
+/// A 100 KB client ID, likewise.
+fn huge_client_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| "1".repeat(100 * 1024))
+}
+
+/// A JWT-shaped value an error body may echo; errors must never show it.
+const ECHOED_JWT: &str = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJlY2hvIn0.c2lnbmF0dXJl";
 
 /// Every scenario.
 pub fn all() -> Vec<Scenario> {
@@ -379,6 +427,86 @@ pub fn all() -> Vec<Scenario> {
             .on(app)
             .identity(ClientId(""))
             .error(Configuration, None, 0),
+        // Hardening (issue 9)
+        // 1. An endpoint that echoes the identity header (Azure ML's 401 shape), in any case.
+        scenario("app_service_401_echoing_the_identity_header")
+            .on(app)
+            .fault(Fault::status(401).body(format!(
+                "Invalid secret token header: {SENTINEL_SECRET} ({})",
+                SENTINEL_SECRET.to_ascii_uppercase()
+            )))
+            .error(Failed, Some(401), 1)
+            .says(&["Invalid secret token header: ****"]),
+        scenario("app_service_400_echoing_the_identity_header_in_json")
+            .on(app)
+            .fault(Fault::status(400).body(format!(
+                r#"{{"error":{{"code":"BadHeader"}},"sent":{{"headers":{{"X-IDENTITY-HEADER":"{}"}}}}}}"#,
+                SENTINEL_SECRET.to_ascii_lowercase()
+            )))
+            .error(Failed, Some(400), 1),
+        // 2. Tokens in error bodies: upper-case keys, nesting, form text, Bearer, JWT shapes.
+        scenario("imds_error_body_with_nested_upper_case_token")
+            .fault(Fault::status(403).body(format!(
+                r#"{{"upstream":{{"ACCESS_TOKEN":"opaque-SENTINEL-token","Refresh_Token":"{ECHOED_JWT}","list":[{{"id_token":"x"}}]}}}}"#
+            )))
+            .error(Failed, Some(403), 1)
+            .never_says(&["opaque-SENTINEL-token", "\"x\""]),
+        scenario("imds_error_text_with_form_and_bearer_tokens")
+            .fault(Fault::status(403).body(format!(
+                "upstream refused access_token=opaque-SENTINEL-token&refresh_token={ECHOED_JWT}; Authorization: Bearer {ECHOED_JWT}"
+            )))
+            .error(Failed, Some(403), 1)
+            .never_says(&["opaque-SENTINEL-token"]),
+        // 3. Userinfo in the endpoint: refused, never shown, nothing sent.
+        scenario("app_service_userinfo_endpoint_is_configuration")
+            .at(Rewrite::Userinfo)
+            .error(Configuration, None, 0)
+            .says(&["user name or password"]),
+        // 4. A port out of range is refused (it would silently become 80), and shown.
+        scenario("app_service_port_99999_is_configuration")
+            .at(Rewrite::Port("99999"))
+            .error(Configuration, None, 0)
+            .says(&["port \"99999\""]),
+        // 5. A certificate the client rejects is a TLS failure: failed, not unavailable.
+        scenario("app_service_rejected_certificate_is_failed")
+            .at(Rewrite::SelfSignedHttps)
+            .error(Failed, None, 0)
+            .says(&["TLS"]),
+        // 6. A token that had expired when it arrived is failed, naming the expiry.
+        scenario("imds_expired_token_is_failed")
+            .fault(Fault::status(200).body(r#"{"access_token":"FAKE","expires_on":"1"}"#))
+            .error(Failed, Some(200), 1)
+            .says(&["expired at 1970-01-01T00:00:01Z"]),
+        // 7. A scope with no resource is refused before any request.
+        scenario("default_only_scope_is_configuration")
+            .scope("/.default")
+            .error(Configuration, None, 0)
+            .says(&["names no resource"]),
+        // 8. Inputs named as what they are; a server delay claimed only when sent.
+        scenario("huge_scope_is_named_as_the_scope")
+            .scope(huge_scope())
+            .error(Configuration, None, 0)
+            .says(&["the scope is"])
+            .never_says(&["not a valid URL"]),
+        scenario("huge_client_id_is_named_as_the_client_id")
+            .on(app)
+            .identity(ClientId(huge_client_id()))
+            .error(Configuration, None, 0)
+            .says(&["client ID is"])
+            .never_says(&["not a valid URL"]),
+        scenario("imds_503_without_retry_after_claims_no_server_delay")
+            .fault(Fault::status(503).retry_after_secs(89))
+            .fault(Fault::status(503))
+            .error(Failed, Some(503), 2)
+            .never_says(&["retry after"]),
+        // 10. A token with control characters is failed, never printed.
+        scenario("imds_token_with_control_characters_is_failed")
+            .fault(Fault::status(200).body(
+                "{\"access_token\":\"FAKE\\u001b]0;pwned\\u0007\",\"expires_in\":\"3600\"}",
+            ))
+            .error(Failed, Some(200), 1)
+            .says(&["\"access_token\" contains characters outside printable ASCII"])
+            .never_says(&["pwned"]),
     ]
 }
 
@@ -406,9 +534,18 @@ pub fn check(scenario: &Scenario, outcome: &Outcome, requests: usize) -> Result<
                 ));
             }
             for text in [message, debug] {
-                if text.contains(SENTINEL_SECRET) || text.contains("eyJ") {
+                let lower = text.to_ascii_lowercase();
+                if lower.contains(&SENTINEL_SECRET.to_ascii_lowercase()) || text.contains("eyJ") {
                     return Err(format!("{name}: an error leaks a secret: {text}"));
                 }
+                if let Some(bad) = scenario.never_says.iter().find(|t| text.contains(**t)) {
+                    return Err(format!("{name}: an error says {bad:?}: {text}"));
+                }
+            }
+            if let Some(missing) = scenario.says.iter().find(|t| !message.contains(**t)) {
+                return Err(format!(
+                    "{name}: the error does not say {missing:?}: {message}"
+                ));
             }
         }
         (want, got) => return Err(format!("{name}: expected {want:?}, got {got:?}")),
@@ -436,6 +573,21 @@ pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result
             "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
             format!("http://{}", closed_port()),
         )],
+        Target::AppServiceAt(rewrite) => {
+            let http = emulator.endpoint(Source::AppService);
+            let port = emulator.addr().port();
+            let url = match rewrite {
+                Rewrite::Userinfo => {
+                    http.replacen("http://", &format!("http://user:{SENTINEL_SECRET}@"), 1)
+                }
+                Rewrite::Port(bad) => http.replacen(&format!(":{port}/"), &format!(":{bad}/"), 1),
+                Rewrite::SelfSignedHttps => emulator.endpoint(Source::ServiceFabric),
+            };
+            vec![
+                ("IDENTITY_ENDPOINT".to_string(), url),
+                ("IDENTITY_HEADER".to_string(), SENTINEL_SECRET.to_string()),
+            ]
+        }
     };
     let call = Call {
         env,

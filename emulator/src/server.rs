@@ -1,11 +1,14 @@
 //! The listeners, request plumbing, routing and fault application shared by every source.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -14,7 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio_rustls::TlsAcceptor;
 
 use crate::arc::KeyStore;
@@ -32,6 +35,9 @@ use crate::{app_service, arc, azure_ml, cloud_shell, control, entra, imds, servi
 
 /// Requests larger than this are refused with 413: every real token request is tiny.
 const MAX_REQUEST_BODY: usize = 1 << 20;
+
+/// How much of a too-large body is read and discarded before the 413 goes out.
+const DRAIN_LIMIT: usize = 16 << 20;
 
 /// Path prefix of the redirect fault's target, which answers like the original endpoint.
 pub(crate) const REDIRECT_PREFIX: &str = "/__emulator/redirect-target";
@@ -161,6 +167,66 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Bytes,
+    /// `A` bytes streamed after `body` and before `tail`, never held in memory (the oversized
+    /// fault can ask for gigabytes).
+    pub(crate) padding: usize,
+    pub(crate) tail: Bytes,
+}
+
+/// The status that actually goes on the wire for a reply's status: hyper answers a 1xx (an
+/// interim response, never final) or anything it cannot send with 500, and the recording must
+/// say what was sent.
+pub(crate) fn wire_status(status: u16) -> u16 {
+    match StatusCode::from_u16(status) {
+        Ok(code) if !code.is_informational() => status,
+        _ => 500,
+    }
+}
+
+/// Streamed padding comes from this block.
+static PADDING: [u8; 64 * 1024] = [b'A'; 64 * 1024];
+
+/// A response body: `head`, then `padding` bytes of `A` in 64 KiB frames, then `tail`, with its
+/// exact length announced (hyper sends it as `Content-Length`).
+pub(crate) struct ReplyBody {
+    head: Bytes,
+    padding: usize,
+    tail: Bytes,
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let chunk = if !this.head.is_empty() {
+            std::mem::take(&mut this.head)
+        } else if this.padding > 0 {
+            let n = this.padding.min(PADDING.len());
+            this.padding -= n;
+            Bytes::from_static(&PADDING[..n])
+        } else if !this.tail.is_empty() {
+            std::mem::take(&mut this.tail)
+        } else {
+            return Poll::Ready(None);
+        };
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_empty() && self.padding == 0 && self.tail.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let len = (self.head.len() as u64)
+            .saturating_add(self.padding as u64)
+            .saturating_add(self.tail.len() as u64);
+        SizeHint::with_exact(len)
+    }
 }
 
 impl Reply {
@@ -173,6 +239,8 @@ impl Reply {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
+            padding: 0,
+            tail: Bytes::new(),
         }
     }
 
@@ -181,6 +249,8 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Bytes::new(),
+            padding: 0,
+            tail: Bytes::new(),
         }
     }
 
@@ -195,10 +265,14 @@ impl Reply {
         self.headers.push(("Content-Type".into(), value.into()));
     }
 
-    fn into_response(self) -> Response<Full<Bytes>> {
-        let mut resp = Response::new(Full::new(self.body));
-        *resp.status_mut() =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    fn into_response(self) -> Response<ReplyBody> {
+        let mut resp = Response::new(ReplyBody {
+            head: self.body,
+            padding: self.padding,
+            tail: self.tail,
+        });
+        *resp.status_mut() = StatusCode::from_u16(wire_status(self.status))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         for (name, value) in self.headers {
             // Scripted headers may be anything; ones HTTP cannot carry are skipped, not fatal.
             if let (Ok(n), Ok(v)) = (
@@ -382,22 +456,22 @@ fn token_body(state: &State, req: &Req) -> String {
     .to_string()
 }
 
-/// A token answer of exactly `bytes` bytes, padded inside `access_token`.
-fn padded_token_body(state: &State, req: &Req, bytes: usize) -> String {
+/// A 200 token answer of exactly `bytes` bytes, padded inside `access_token`. The padding is
+/// streamed ([`ReplyBody`]), so even `oversized=2048MiB` allocates nothing in proportion.
+fn padded_token_reply(state: &State, req: &Req, bytes: usize) -> Reply {
     let base = token_body(state, req);
-    let pad = bytes.saturating_sub(base.len());
+    let mut reply = Reply::text(200, "application/json; charset=utf-8", Bytes::new());
     // The token is the first value, so the padding goes right before its closing quote.
     let marker = "\",\"expires_in\"";
     match base.find(marker) {
-        Some(at) if pad > 0 => {
-            let mut out = String::with_capacity(base.len() + pad);
-            out.push_str(&base[..at]);
-            out.extend(std::iter::repeat_n('A', pad));
-            out.push_str(&base[at..]);
-            out
+        Some(at) if bytes > base.len() => {
+            reply.body = Bytes::copy_from_slice(&base.as_bytes()[..at]);
+            reply.padding = bytes - base.len();
+            reply.tail = Bytes::copy_from_slice(&base.as_bytes()[at..]);
         }
-        _ => base,
+        _ => reply.body = Bytes::from(base),
     }
+    reply
 }
 
 fn apply_fault(
@@ -448,11 +522,7 @@ fn apply_fault(
                 body_bytes,
             }
         }
-        FaultKind::Oversized { bytes } => Outcome::Reply(Reply::text(
-            200,
-            "application/json; charset=utf-8",
-            padded_token_body(state, req, *bytes),
-        )),
+        FaultKind::Oversized { bytes } => Outcome::Reply(padded_token_reply(state, req, *bytes)),
         FaultKind::WrongContentType { content_type } => {
             let mut reply = answer(state, source, req);
             reply.set_content_type(content_type);
@@ -511,13 +581,73 @@ async fn serve(
     ctl: Arc<ConnControl>,
     scheme: Scheme,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Abort> {
+) -> Result<Response<ReplyBody>, Abort> {
+    ctl.serving();
+    let result = serve_request(&state, &ctl, scheme, request).await;
+    ctl.answered();
+    result
+}
+
+/// The body of a request, read within the header timeout and the size limit.
+enum ReadBody {
+    Complete(Bytes),
+    TooLarge,
+    TooSlow,
+}
+
+/// Reads a request body of at most [`MAX_REQUEST_BODY`] bytes. A longer one is read on and
+/// discarded up to [`DRAIN_LIMIT`], so the client, still sending, gets the 413 rather than a
+/// reset.
+async fn read_body(mut body: Incoming) -> Result<ReadBody, Abort> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Abort)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= MAX_REQUEST_BODY {
+            kept.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            return Ok(ReadBody::TooLarge);
+        }
+    }
+    Ok(if seen > MAX_REQUEST_BODY {
+        ReadBody::TooLarge
+    } else {
+        ReadBody::Complete(Bytes::from(kept))
+    })
+}
+
+async fn serve_request(
+    state: &Arc<State>,
+    ctl: &ConnControl,
+    scheme: Scheme,
+    request: Request<Incoming>,
+) -> Result<Response<ReplyBody>, Abort> {
     let (parts, body) = request.into_parts();
-    let (body, too_large) = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(collected) => (collected.to_bytes(), false),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => (Bytes::new(), true),
+    // A body that trickles in would hold the connection as a half-sent head would.
+    let body = match tokio::time::timeout(state.config.header_timeout, read_body(body)).await {
+        Ok(Ok(read)) => read,
         // The client went away mid-body: nobody is left to answer.
-        Err(_) => return Err(Abort),
+        Ok(Err(Abort)) => return Err(Abort),
+        Err(_elapsed) => ReadBody::TooSlow,
+    };
+    let refusal = match &body {
+        ReadBody::Complete(_) => None,
+        ReadBody::TooLarge => Some(Reply::json(
+            413,
+            &json!({"error": "invalid_request", "error_description": "Request body too large"}),
+        )),
+        ReadBody::TooSlow => Some(Reply::json(
+            408,
+            &json!({"error": "invalid_request", "error_description": "Request body not received in time"}),
+        )),
+    };
+    let body = match body {
+        ReadBody::Complete(bytes) => bytes,
+        ReadBody::TooLarge | ReadBody::TooSlow => Bytes::new(),
     };
     let mut req = Req {
         method: parts.method,
@@ -533,7 +663,9 @@ async fn serve(
         .filter(|rest| rest.starts_with('/'))
         .map(str::to_owned);
     if scheme == Scheme::Http && redirected.is_none() && req.path.starts_with(CONTROL_PREFIX) {
-        return Ok(control::handle(&state, &req).into_response());
+        // A control request whose body was refused is answered so, not read as an empty body.
+        let reply = refusal.unwrap_or_else(|| control::handle(state, &req));
+        return Ok(reply.into_response());
     }
 
     let recorded_path = req.path.clone();
@@ -558,19 +690,15 @@ async fn serve(
                 )
             })
             .collect(),
-        body: String::from_utf8_lossy(&req.body).into_owned(),
+        body: crate::recording::recorded_body(&req.body),
         source,
         fault: None,
         status: None,
     });
 
-    if too_large {
-        state.recorder.finish(seq, Some(413), None);
-        return Ok(Reply::json(
-            413,
-            &json!({"error": "invalid_request", "error_description": "Request body too large"}),
-        )
-        .into_response());
+    if let Some(reply) = refusal {
+        state.recorder.finish(seq, Some(reply.status), None);
+        return Ok(reply.into_response());
     }
 
     // The redirect target never takes a fault, so following a redirect would succeed.
@@ -580,11 +708,11 @@ async fn serve(
         state.faults.take(&recorded_path, source)
     };
     let outcome = match &fault {
-        None => Outcome::Reply(answer(&state, source, &req)),
-        Some(f) => apply_fault(&state, f, source, &req, scheme),
+        None => Outcome::Reply(answer(state, source, &req)),
+        Some(f) => apply_fault(state, f, source, &req, scheme),
     };
     let status = match &outcome {
-        Outcome::Reply(r) | Outcome::Truncate { reply: r, .. } => Some(r.status),
+        Outcome::Reply(r) | Outcome::Truncate { reply: r, .. } => Some(wire_status(r.status)),
         Outcome::Reset => None,
     };
     state
@@ -612,47 +740,89 @@ where
 {
     let ctl = Arc::new(ConnControl::default());
     let io = ConnIo::new(io, Arc::clone(&ctl));
+    let (header_timeout, idle_timeout) = (state.config.header_timeout, state.config.idle_timeout);
+    let watched = Arc::clone(&ctl);
     let service = service_fn(move |req| serve(Arc::clone(&state), Arc::clone(&ctl), scheme, req));
-    // No header-read timeout: idle keep-alive connections stay open until the client or the
-    // emulator's shutdown closes them, so a pooled client never races a server-side close.
+    // hyper's own header-read timeout also runs while a kept-alive connection idles, which would
+    // close it under a pooled client; the watchdog below tells the two apart instead.
     // Connection errors (client hung up, scripted abort) end this connection only.
-    let _ = http1::Builder::new()
+    let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(None)
-        .serve_connection(TokioIo::new(io), service)
-        .await;
+        .serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        _ = connection => {}
+        () = watchdog(&watched, header_timeout, idle_timeout) => {}
+    }
 }
 
-async fn accept_http(listener: TcpListener, state: Arc<State>) {
+/// Returns when the connection has spent too long on a request head (accepted or started and
+/// not complete) or idling after an answer; dropping the connection then closes it. A request
+/// being served is never cut off (scripted delays can be long).
+async fn watchdog(ctl: &ConnControl, header_timeout: Duration, idle_timeout: Duration) {
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, Arc::clone(&state), Scheme::Http));
-            }
-            // Out of descriptors or similar: back off briefly instead of spinning.
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        match ctl.deadline(header_timeout, idle_timeout) {
+            Some(deadline) if deadline <= std::time::Instant::now() => return,
+            Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+            // Serving: look again soon (the phase changes when the answer is handed over).
+            None => tokio::time::sleep(header_timeout.min(Duration::from_secs(1))).await,
         }
     }
 }
 
-async fn accept_https(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
+/// Accepts one connection once a connection slot is free: at the bound, further connections
+/// wait in the kernel's accept queue instead of exhausting the process's descriptors.
+async fn accept_one(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    let permit = Arc::clone(slots).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, _)) => {
+            let _ = stream.set_nodelay(true);
+            Some((stream, permit))
+        }
+        Err(_) => {
+            // Out of descriptors or similar: back off briefly instead of spinning.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            None
+        }
+    }
+}
+
+async fn accept_http(listener: TcpListener, state: Arc<State>, slots: Arc<Semaphore>) {
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    // A client that rejects the certificate (wrong thumbprint) aborts here.
-                    if let Ok(Ok(tls)) =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-                    {
-                        serve_connection(tls, state, Scheme::Https).await;
-                    }
-                });
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        if let Some((stream, permit)) = accept_one(&listener, &slots).await {
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                serve_connection(stream, state, Scheme::Http).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn accept_https(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    slots: Arc<Semaphore>,
+) {
+    loop {
+        if let Some((stream, permit)) = accept_one(&listener, &slots).await {
+            let acceptor = acceptor.clone();
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                // A client that rejects the certificate (wrong thumbprint) aborts here; one that
+                // never completes the handshake is held no longer than a request head.
+                let handshake = acceptor.accept(stream);
+                if let Ok(Ok(tls)) =
+                    tokio::time::timeout(state.config.header_timeout, handshake).await
+                {
+                    serve_connection(tls, state, Scheme::Https).await;
+                }
+                drop(permit);
+            });
         }
     }
 }
@@ -665,9 +835,13 @@ pub(crate) async fn run(
     acceptor: TlsAcceptor,
     shutdown: oneshot::Receiver<()>,
 ) {
+    // One bound per listener: a loop holds a slot while it waits in `accept`, so a shared bound
+    // could sit with one listener while the other has connections waiting.
+    let slots = || Arc::new(Semaphore::new(state.config.max_connections));
+    let (http_slots, https_slots) = (slots(), slots());
     tokio::select! {
-        () = accept_http(http, Arc::clone(&state)) => {}
-        () = accept_https(https, acceptor, state) => {}
+        () = accept_http(http, Arc::clone(&state), http_slots) => {}
+        () = accept_https(https, acceptor, state, https_slots) => {}
         _ = shutdown => {}
     }
 }

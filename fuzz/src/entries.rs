@@ -21,7 +21,7 @@ use std::time::Duration as StdDuration;
 use arbitrary::{Arbitrary, Unstructured};
 use azmi_core::arc::{ChallengeError, KEY_FILE_LIMIT, check_key, parse_challenge};
 use azmi_core::cache::{CacheEntry, Freshness};
-use azmi_core::error_body::{EXCERPT_LIMIT, describe};
+use azmi_core::error_body::{EXCERPT_LIMIT, describe, describe_scrubbed, scrub};
 use azmi_core::http::{HeaderMap, HeaderName, HeaderValue};
 use azmi_core::retry::{parse_retry_after, server_delay};
 use azmi_core::time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
@@ -581,6 +581,10 @@ fn expect_token(fields: &BTreeMap<String, OVal>, t_req: i128) -> Vec<TokenExpect
     let Some(secret) = fields.get("access_token").and_then(OVal::non_empty_str) else {
         return vec![TokenExpect::Err(TokenParseError::MissingAccessToken)];
     };
+    // Tokens are base64url/JWT text: printable ASCII without space, or a failed response.
+    if !secret.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return vec![TokenExpect::Err(TokenParseError::InvalidAccessToken)];
+    }
     let expires_on_choices = match fields.get("expires_on") {
         Some(v) => expect_expires_on(v),
         None => vec![Expect::Unusable],
@@ -634,6 +638,12 @@ fn expect_token(fields: &BTreeMap<String, OVal>, t_req: i128) -> Vec<TokenExpect
     for expiry in expiries {
         match expiry {
             Err(e) => out.push(TokenExpect::Err(e)),
+            // §1.6 rule 7: expired at or before the request was sent → a failed response.
+            Ok(expires_on) if expires_on <= t_req => {
+                let at = OffsetDateTime::from_unix_timestamp_nanos(expires_on)
+                    .expect("an in-range expiry");
+                out.push(TokenExpect::Err(TokenParseError::Expired(at)));
+            }
             Ok(expires_on) => {
                 for &refresh_in in &refresh_ins {
                     out.push(TokenExpect::Ok {
@@ -666,7 +676,8 @@ fn expect_refresh(t: i128, e: i128, refresh_in: Option<u64>) -> i128 {
     if lifetime >= 7200 * NS {
         t + lifetime / 2
     } else {
-        (e - 300 * NS).max(i128::from(MIN_TS) * NS)
+        // Never before the request: a token expiring within the margin is due at once.
+        (e - 300 * NS).max(t)
     }
 }
 
@@ -1557,7 +1568,21 @@ fn check_describe(label: &str, body: &[u8]) -> Option<String> {
         .find(|s| !s.trim().is_empty());
         // A description quoting a token response is redacted too (`"access_token":"****"`);
         // the exact text is then not predicted here, only that no token shows.
-        let quotes_token = |d: &str| SECRET_KEYS.iter().any(|k| d.contains(&format!("\"{k}\"")));
+        // Text redaction (keys with `=`/`:`, `Bearer`, JWT-shaped runs) may change it as well.
+        let quotes_token = |d: &str| {
+            [
+                "token",
+                "secret",
+                "assertion",
+                "password",
+                "key",
+                "sig",
+                "bearer",
+                "eyj",
+            ]
+            .iter()
+            .any(|k| contains_ci(d.as_bytes(), k.as_bytes()))
+        };
         if let Some(d) = description.filter(|d| !quotes_token(d)) {
             let mut end = d.len().min(EXCERPT_LIMIT);
             while !d.is_char_boundary(end) {
@@ -2812,6 +2837,45 @@ const SCOPES: &[&str] = &[
 const TOKEN_MARK: &str = "FAKE-PLANTED-TOKEN";
 const HEADER_MARK: &str = "HDR-SECRET";
 
+/// Placeholders a flow's response body may hold, replaced by the request's identity header
+/// before the body is fed (an endpoint echoing what it was sent, PROTOCOL.md §1.10): as sent,
+/// lower case, upper case, percent-encoded, JSON-escaped.
+pub const ECHO_PLACEHOLDERS: [&str; 5] = ["{H}", "{h}", "{U}", "{P}", "{J}"];
+
+/// `body` with every [`ECHO_PLACEHOLDERS`] entry replaced by its form of `secret`.
+pub fn echo(body: &[u8], secret: &str) -> Vec<u8> {
+    if !ECHO_PLACEHOLDERS
+        .iter()
+        .any(|p| contains(body, p.as_bytes()))
+    {
+        return body.to_vec();
+    }
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let forms = [
+        secret.to_string(),
+        secret.to_ascii_lowercase(),
+        secret.to_ascii_uppercase(),
+        pct(secret),
+        json[1..json.len().saturating_sub(1).max(1)].to_string(),
+    ];
+    let mut out = body.to_vec();
+    for (placeholder, form) in ECHO_PLACEHOLDERS.iter().zip(&forms) {
+        let mut next = Vec::with_capacity(out.len());
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(placeholder.as_bytes()) {
+                next.extend_from_slice(form.as_bytes());
+                i += placeholder.len();
+            } else {
+                next.push(out[i]);
+                i += 1;
+            }
+        }
+        out = next;
+    }
+    out
+}
+
 desc! {
     /// An `IDENTITY_HEADER` value.
     pub enum SecretDesc {
@@ -3281,16 +3345,17 @@ pub fn flow(data: &[u8]) {
         return;
     };
     let identity = desc.identity.identity();
-    let id_ok = identity
-        .value()
-        .is_none_or(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic()));
+    let id_ok = identity.value().is_none_or(|v| {
+        !v.is_empty() && v.len() <= 1024 && v.bytes().all(|b| b.is_ascii_graphic())
+    });
     let (env, source, known_env, header_secret) = match &desc.env {
         EnvDesc::Pod(i) => {
             let host = POD_HOSTS[usize::from(*i) % POD_HOSTS.len()];
             (
                 EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", host)]),
                 Source::Imds,
-                true,
+                // Userinfo in an endpoint is a configuration error (PROTOCOL.md §1.2).
+                !host.contains('@'),
                 None,
             )
         }
@@ -3384,7 +3449,11 @@ pub fn flow(data: &[u8]) {
         ScopeDesc::Two() => vec![SCOPES[0].to_string(), SCOPES[1].to_string()],
     };
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let scope_ok = matches!(scope_refs.as_slice(), [s] if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:/".contains(&b)));
+    // §1.2: at most 1024 bytes, the allowed characters, and a resource once one `/.default` goes.
+    let scope_ok = matches!(scope_refs.as_slice(), [s] if !s.is_empty()
+        && s.len() <= 1024
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:/".contains(&b))
+        && !s.strip_suffix("/.default").unwrap_or(s).is_empty());
     let flow = match mi.flow(&scope_refs, desc.jitter) {
         Err(e) => {
             assert_eq!(
@@ -3553,7 +3622,7 @@ impl FlowRun<'_> {
                             return;
                         }
                         OutcomeDesc::Respond(r) | OutcomeDesc::FeedTwice(r) => {
-                            let body = r.body.bytes();
+                            let body = echo(&r.body.bytes(), self.header_secret.unwrap_or(""));
                             let mut headers = HeaderMap::new();
                             r.headers
                                 .0
@@ -3683,7 +3752,14 @@ impl FlowRun<'_> {
                     ErrorKind::Failed,
                     "a driver bug is a failed error: {e}"
                 );
-                assert!(e.message().contains("driver error"), "{e}");
+                // The identity header is scrubbed by value from every error text, so a header
+                // that occurs in the words themselves (` `, `r`) blanks them out (found by the
+                // fuzzer with IDENTITY_HEADER=" ").
+                let words = "driver error: poll was called while a request was outstanding; feed its outcome to handle_response or handle_failure first; handle_response was called with no request outstanding; handle_failure was called with no request outstanding";
+                let scrubbed = self
+                    .header_secret
+                    .is_some_and(|h| !h.is_empty() && contains_ci(words.as_bytes(), h.as_bytes()));
+                assert!(scrubbed || e.message().contains("driver error"), "{e}");
             }
             other => panic!("a driver bug must end the flow, got {other:?}"),
         }
@@ -3795,6 +3871,24 @@ impl FlowRun<'_> {
                 "the identity header in an error: {e}"
             );
         }
+        // The redaction property (PROTOCOL.md §1.10): the identity header the requests carried
+        // never shows in any letter case, whatever the bodies and failures echoed. (A header made
+        // only of `*` cannot be told from the `****` that replaces it.)
+        if let Some(h) = self
+            .header_secret
+            .filter(|h| !h.is_empty() && !h.contains('*'))
+        {
+            for text in [
+                e.message(),
+                e.url().unwrap_or_default(),
+                e.detail().unwrap_or_default(),
+            ] {
+                assert!(
+                    !contains_ci(text.as_bytes(), h.as_bytes()),
+                    "the identity header (in some letter case) in an error: {e}"
+                );
+            }
+        }
         if !fuzz_text.contains("pw@") {
             assert!(
                 !composed.contains("pw@"),
@@ -3845,10 +3939,12 @@ impl FlowRun<'_> {
                     ErrorKind::Failed
                 }
             } else {
+                let secrets: Vec<&str> = self.header_secret.into_iter().collect();
+                let want = describe_scrubbed(&f.body, &secrets).map(|d| scrub(&d, &secrets));
                 assert_eq!(
                     e.detail(),
-                    describe(&f.body).as_deref(),
-                    "the error's detail is the described body"
+                    want.as_deref(),
+                    "the error's detail is the described body, the identity header scrubbed"
                 );
                 if self.policy.retries(status) && !unreachable_403 {
                     let count_used = if self.policy.imds && status == 410 {
@@ -3856,9 +3952,12 @@ impl FlowRun<'_> {
                     } else {
                         retries >= self.policy.max_retries
                     };
+                    let server = expect_server_delay(&f.headers, f.at);
                     match e.retry_after() {
+                        // Without a server delay, a computed back-off over the budget ends the
+                        // retries without claiming the server asked for a wait (defect 8).
                         None => assert!(
-                            count_used,
+                            count_used || server.is_none(),
                             "status {status} not retried after {retries} retries and {elapsed:?}: {e}"
                         ),
                         Some(w) => {
@@ -3867,7 +3966,7 @@ impl FlowRun<'_> {
                                 elapsed.saturating_add(w) > self.policy.budget,
                                 "status {status}: a wait of {w:?} at {elapsed:?} fits the budget: {e}"
                             );
-                            match expect_server_delay(&f.headers, f.at) {
+                            match server {
                                 Some(Delay::Exactly(server))
                                     if self.policy.imds && status == 410 =>
                                 {
@@ -3879,7 +3978,7 @@ impl FlowRun<'_> {
                                 }
                                 Some(Delay::Exactly(server)) => assert_eq!(w, server),
                                 Some(Delay::AtLeast(server)) => assert!(w >= server),
-                                None => assert!(self.policy.jittered(retries, w), "{w:?}"),
+                                None => panic!("a wait of {w:?} the server never asked for: {e}"),
                             }
                         }
                     }
@@ -4875,6 +4974,50 @@ pub fn flow_descs() -> Vec<(&'static str, FlowDesc)> {
         ),
         ("bad-client-id", bad_id),
         ("two-scopes", two_scopes),
+        // Endpoints echoing the identity header (PROTOCOL.md §1.10): Azure ML's 401 text, a
+        // nested JSON document, a query echo, JSON escapes, then a 500 that is retried.
+        (
+            "appsvc-401-echoes-header",
+            flow_desc(
+                EnvDesc::AppService(0, SecretDesc::Planted(1)),
+                sys(),
+                vec![respond(
+                    StatusDesc::S401(),
+                    vec![],
+                    BodyDesc::Raw(Bytes(b"Invalid secret token header: {H}".to_vec())),
+                )],
+            ),
+        ),
+        (
+            "appsvc-400-echoes-header-nested",
+            flow_desc(
+                EnvDesc::AppService(0, SecretDesc::Planted(1)),
+                sys(),
+                vec![respond(
+                    StatusDesc::S400(),
+                    vec![],
+                    BodyDesc::Raw(Bytes(
+                        br#"{"upstream":{"ACCESS_TOKEN":"{U}","sent":["{h}","x-identity-header={P}"],"j":"{J}"}}"#
+                            .to_vec(),
+                    )),
+                )],
+            ),
+        ),
+        (
+            "appsvc-500-echoes-header-description",
+            flow_desc(
+                EnvDesc::AppService(0, SecretDesc::Planted(1)),
+                sys(),
+                vec![respond(
+                    StatusDesc::S500(),
+                    vec![],
+                    BodyDesc::Raw(Bytes(
+                        br#"{"error":"x","error_description":"header {U} rejected; Bearer {h}"}"#
+                            .to_vec(),
+                    )),
+                )],
+            ),
+        ),
     ]
 }
 

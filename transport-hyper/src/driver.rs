@@ -149,14 +149,8 @@ impl Driver {
                 Action::Sleep(duration) => self.clock().sleep(duration).await,
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
-                // is newer than the driver; end the flow rather than spin. The action is not
-                // printed: it may carry a request with secret headers.
-                _ => {
-                    return Err(Error::failed(
-                        DRIVER_NAME,
-                        "the driver cannot execute an action of this azmi-core version; upgrade azmi-hyper",
-                    ));
-                }
+                // is newer than the driver; end the flow rather than spin.
+                _ => return Err(Error::unknown_action(DRIVER_NAME)),
             }
         }
     }
@@ -304,7 +298,7 @@ fn classify(error: &(dyn StdError + 'static), connecting: bool) -> TransportFail
         .rev()
         .find_map(|e| e.downcast_ref::<io::Error>())
     {
-        return match io_failure(io) {
+        return match TransportFailure::from_io_error(io) {
             // The connector reports its connect timeout as a timed-out I/O error.
             TransportFailure::Timeout if connecting => TransportFailure::ConnectTimeout,
             TransportFailure::Other(_) => TransportFailure::Other(describe(&chain, connecting)),
@@ -320,22 +314,6 @@ fn classify(error: &(dyn StdError + 'static), connecting: bool) -> TransportFail
         }
     }
     TransportFailure::Other(describe(&chain, connecting))
-}
-
-fn io_failure(e: &io::Error) -> TransportFailure {
-    use io::ErrorKind as K;
-    match e.kind() {
-        K::ConnectionRefused => TransportFailure::ConnectionRefused,
-        // Windows reports a blocked or unroutable IMDS as access forbidden (PROTOCOL.md §1.8).
-        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable | K::PermissionDenied => {
-            TransportFailure::Unreachable
-        }
-        K::TimedOut | K::WouldBlock => TransportFailure::Timeout,
-        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => {
-            TransportFailure::ConnectionReset
-        }
-        _ => TransportFailure::Other(format!("I/O error: {e}")),
-    }
 }
 
 /// The error and its causes, outermost first. `io::Error` hides a wrapped error from
@@ -383,27 +361,23 @@ mod tests {
     }
 
     #[test]
-    fn io_kinds_map_like_azmi_ureq() {
+    fn io_errors_are_classified_by_the_core_mapping() {
         use io::ErrorKind as K;
-        let cases = [
-            (K::ConnectionRefused, TransportFailure::ConnectionRefused),
-            (K::HostUnreachable, TransportFailure::Unreachable),
-            (K::NetworkUnreachable, TransportFailure::Unreachable),
-            (K::AddrNotAvailable, TransportFailure::Unreachable),
-            (K::PermissionDenied, TransportFailure::Unreachable),
-            (K::TimedOut, TransportFailure::Timeout),
-            (K::WouldBlock, TransportFailure::Timeout),
-            (K::ConnectionReset, TransportFailure::ConnectionReset),
-            (K::ConnectionAborted, TransportFailure::ConnectionReset),
-            (K::UnexpectedEof, TransportFailure::ConnectionReset),
-            (K::BrokenPipe, TransportFailure::ConnectionReset),
-        ];
-        for (kind, expected) in cases {
-            assert_eq!(io_failure(&io(kind)), expected, "{kind:?}");
-            assert_eq!(classify(&io(kind), false), expected, "{kind:?}");
+        for kind in [
+            K::ConnectionRefused,
+            K::PermissionDenied,
+            K::TimedOut,
+            K::ConnectionReset,
+            K::UnexpectedEof,
+        ] {
+            assert_eq!(
+                classify(&io(kind), false),
+                TransportFailure::from_io_error(&io(kind)),
+                "{kind:?}"
+            );
         }
         assert!(
-            matches!(io_failure(&io(K::InvalidInput)), TransportFailure::Other(m) if m.contains("scripted"))
+            matches!(classify(&io(K::InvalidInput), false), TransportFailure::Other(m) if m.contains("scripted"))
         );
     }
 

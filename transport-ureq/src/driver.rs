@@ -1,6 +1,5 @@
 //! The one driver loop: executes the core's actions with ureq and the driver's clock.
 
-use std::io;
 use std::sync::{Arc, OnceLock};
 
 use azmi_core::http;
@@ -77,15 +76,9 @@ impl Driver {
                 Action::Sleep(duration) => self.clock.sleep(duration),
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
-                // is newer than the driver; end the flow rather than spin.
-                other => {
-                    return Err(Error::failed(
-                        "azmi-ureq",
-                        format!(
-                            "the driver cannot execute this action: {other:?}; upgrade azmi-ureq"
-                        ),
-                    ));
-                }
+                // is newer than the driver; end the flow rather than spin. The action is not
+                // printed: it may carry a request with secret headers.
+                _ => return Err(Error::unknown_action("azmi-ureq")),
             }
         }
     }
@@ -169,27 +162,20 @@ fn failure(error: ureq::Error, body_limit: usize) -> TransportFailure {
         }
         E::Timeout(_) => TransportFailure::Timeout,
         E::BodyExceedsLimit(_) => TransportFailure::BodyTooLarge { limit: body_limit },
-        E::Io(e) => io_failure(&e),
+        // ureq reports a certificate the client rejects (and any other rustls failure during
+        // the handshake) as an `io::Error` of kind InvalidData wrapping the `rustls::Error`.
+        // That is a TLS failure, *failed* (PROTOCOL.md §1.9), not an unavailable endpoint.
+        E::Io(e) => match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => TransportFailure::Tls(tls.to_string()),
+            None => TransportFailure::from_io_error(&e),
+        },
         E::HostNotFound => TransportFailure::Other("host not found".into()),
         E::ConnectionFailed => TransportFailure::ConnectionRefused,
         E::Tls(e) => TransportFailure::Tls(e.to_string()),
         E::Rustls(e) => TransportFailure::Tls(e.to_string()),
         other => TransportFailure::Other(other.to_string()),
-    }
-}
-
-fn io_failure(e: &io::Error) -> TransportFailure {
-    use io::ErrorKind as K;
-    match e.kind() {
-        K::ConnectionRefused => TransportFailure::ConnectionRefused,
-        // Windows reports a blocked or unroutable IMDS as access forbidden (PROTOCOL.md §1.8).
-        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable | K::PermissionDenied => {
-            TransportFailure::Unreachable
-        }
-        K::TimedOut | K::WouldBlock => TransportFailure::Timeout,
-        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => {
-            TransportFailure::ConnectionReset
-        }
-        _ => TransportFailure::Other(format!("I/O error: {e}")),
     }
 }

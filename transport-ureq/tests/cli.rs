@@ -205,3 +205,84 @@ fn dead_proxy_in_the_environment_is_not_used() {
         "the 503 was retried, both straight to the emulator"
     );
 }
+
+/// Runs `azmi` with stdout (or stderr) sent to `/dev/full`, where every write fails.
+#[cfg(target_os = "linux")]
+fn azmi_into_full(env: &[(String, String)], args: &[&str], stream: &str) -> Output {
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_azmi"));
+    for name in azmi_core::env::VARIABLES {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().map(|(n, v)| (n, v))).args(args);
+    if stream == "stdout" {
+        command.stdout(full().expect("/dev/full"));
+    } else {
+        command.stderr(full().expect("/dev/full"));
+    }
+    command.output().expect("azmi runs")
+}
+
+/// Issue 9, defect 9: a failed write exits with the documented status 6, never a panic (101).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_exits_with_a_documented_status_not_a_panic() {
+    let emu = emulator();
+    let env = emu.env(Source::Imds);
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["token", "--scope", SCOPE], "stdout", 6),
+        (
+            &["token", "--scope", SCOPE, "--output", "token"],
+            "stdout",
+            6,
+        ),
+        (&["detect"], "stdout", 6),
+        // The error summary cannot be written either: the status still says what happened.
+        (&["token", "--scope", "bad scope"], "stderr", 2),
+    ];
+    for (args, stream, code) in cases {
+        let out = azmi_into_full(&env, args, stream);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{args:?} > {stream}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        if *stream == "stdout" {
+            assert!(
+                stderr.starts_with("azmi: output error"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
+
+/// Issue 9, defects 3 and 4: `azmi detect` never prints userinfo; a bad port is named.
+#[test]
+fn detect_refuses_userinfo_and_bad_ports_without_echoing_them() {
+    let cases = [
+        (
+            "http://user:PASSWORD-5b1f@127.0.0.1:41601/msi/token",
+            "user name or password",
+        ),
+        ("http://127.0.0.1:99999/msi/token", "port \"99999\""),
+    ];
+    for (endpoint, says) in cases {
+        let env = [
+            ("IDENTITY_ENDPOINT".to_string(), endpoint.to_string()),
+            ("IDENTITY_HEADER".to_string(), "h".to_string()),
+        ];
+        for args in [&["detect"][..], &["token", "--scope", SCOPE][..]] {
+            let out = azmi(&env, args);
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(2), "{args:?} {endpoint}: {all}");
+            assert!(all.contains(says), "{args:?}: {all}");
+            assert!(!all.contains("PASSWORD"), "{args:?}: {all}");
+        }
+    }
+}

@@ -6,11 +6,10 @@
 //! ```
 //!
 //! Exit status: 0 success, 2 usage or configuration error, 3 credential unavailable,
-//! 4 authentication failed, 5 anything else. Errors go to stderr, a one-line summary first.
+//! 4 authentication failed, 5 anything else, 6 the output could not be written (a closed pipe, a
+//! full disk). Errors go to stderr, a one-line summary first.
 
-// A command-line tool's output is its purpose.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
-
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use azmi_core::{Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
@@ -72,20 +71,48 @@ enum Output {
     Token,
 }
 
+/// The exit status when the output could not be written.
+const EXIT_OUTPUT: u8 = 6;
+
+/// Why the command failed: the credential's error, or writing what it got.
+enum Failure {
+    Azmi(Error),
+    Output(io::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Azmi(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Output(e)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Token(args) => token(args),
         Command::Detect => detect(),
     };
+    // Writes to stderr are best effort: with stderr gone too, the exit status is all that is left
+    // (`eprintln!` would panic, exit 101).
+    let mut stderr = io::stderr().lock();
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("azmi: {} error: {e}", e.kind().as_str());
+        Err(Failure::Azmi(e)) => {
+            let _ = writeln!(stderr, "azmi: {} error: {e}", e.kind().as_str());
             if let Some(hint) = hint(&e) {
-                eprintln!("hint: {hint}");
+                let _ = writeln!(stderr, "hint: {hint}");
             }
             ExitCode::from(exit_code(e.kind()))
+        }
+        Err(Failure::Output(e)) => {
+            let _ = writeln!(stderr, "azmi: output error: could not write to stdout: {e}");
+            ExitCode::from(EXIT_OUTPUT)
         }
     }
 }
@@ -111,7 +138,15 @@ fn hint(e: &Error) -> Option<&'static str> {
     }
 }
 
-fn token(args: TokenArgs) -> Result<(), Error> {
+/// Writes `text` and a newline to stdout and flushes, reporting a failed write (`println!` would
+/// panic on it).
+fn print_line(text: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()
+}
+
+fn token(args: TokenArgs) -> Result<(), Failure> {
     let identity = match args.identity {
         IdentityArgs {
             client_id: Some(id),
@@ -132,7 +167,7 @@ fn token(args: TokenArgs) -> Result<(), Error> {
         .build()?;
     let token = credential.get_token(&[&args.scope])?;
     match args.output {
-        Output::Token => println!("{}", token.secret()),
+        Output::Token => print_line(token.secret())?,
         Output::Json => {
             let json = TokenJson {
                 token_type: token.token_type(),
@@ -142,10 +177,7 @@ fn token(args: TokenArgs) -> Result<(), Error> {
                 source: credential.source().as_str(),
             };
             // Serializing five plain fields cannot fail; fall back to an empty object anyway.
-            println!(
-                "{}",
-                serde_json::to_string(&json).unwrap_or_else(|_| "{}".into())
-            );
+            print_line(&serde_json::to_string(&json).unwrap_or_else(|_| "{}".into()))?;
         }
     }
     Ok(())
@@ -161,20 +193,23 @@ struct TokenJson<'a> {
     source: &'a str,
 }
 
-fn detect() -> Result<(), Error> {
+fn detect() -> Result<(), Failure> {
     let detection = Detection::detect(&process_env())?;
     let variables = match detection.variables() {
         [] => "none (default address, or the Azure Arc agent found on disk)".to_string(),
         names => names.join(", "),
     };
-    println!("source: {}", detection.source().as_str());
-    println!("endpoint: {}", detection.url());
-    println!("variables: {variables}");
+    let mut text = format!(
+        "source: {}\nendpoint: {}\nvariables: {variables}",
+        detection.source().as_str(),
+        detection.url()
+    );
     if !detection.source().is_supported() {
-        println!(
-            "note: {} is detected but not supported by this version of azmi",
+        text.push_str(&format!(
+            "\nnote: {} is detected but not supported by this version of azmi",
             detection.source()
-        );
+        ));
     }
+    print_line(&text)?;
     Ok(())
 }
