@@ -2,13 +2,13 @@
 //!
 //! Every file of `fuzz/corpus/<target>/` (seeds and what the fuzzers kept) and of
 //! `fuzz/regressions/<target>/` (inputs that once found a bug) goes through the same entry
-//! function the fuzz target `<target>` calls: this file compiles `fuzz/src/entries.rs` itself,
-//! so the invariants and oracles checked here are the fuzzers' own. See `fuzz/README.md`.
+//! function the fuzz target `<target>` calls: this file compiles the `fuzz/src/entries/` module
+//! itself, so the invariants and oracles checked here are the fuzzers' own. See `fuzz/README.md`.
 
 #![forbid(unsafe_code)]
 
 #[allow(unreachable_pub, missing_docs)]
-#[path = "../../fuzz/src/entries.rs"]
+#[path = "../../fuzz/src/entries/mod.rs"]
 mod entries;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
