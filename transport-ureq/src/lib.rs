@@ -5,6 +5,8 @@
 //! cache. It also ships the `azmi` command.
 //!
 //! * [`ManagedIdentityCredential`] — detect the source, get and cache tokens.
+//! * [`TokenCredential`] — what every credential is, so chains can hold any of them.
+//! * [`TokenCache`] — the single-flight cache, for any fetch.
 //! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
 //! * [`Clock`], [`SystemClock`], [`FastForwardClock`] — time and sleeping, injectable for tests.
 //! * [`process_env`], [`jitter_seed`] — the process environment and randomness the core asks for.
@@ -23,12 +25,14 @@
 //!
 //! ## Cache behaviour
 //!
-//! A hit takes no lock. On a miss, concurrent callers share one request and all receive its
-//! result. When a token reaches its refresh time (the endpoint's `refresh_in`, else half its
-//! lifetime for tokens of two hours or more, else five minutes before expiry) exactly one caller
-//! refreshes while the others keep getting the cached token; if the refresh fails, the cached
-//! token keeps being served and the next attempt waits 30 s. A token is never served within five
-//! minutes of its expiry. Errors are never cached.
+//! The policy is the core's ([`azmi_core::cache`]); this crate adds only how callers wait. A hit
+//! takes no lock and writes nothing another thread writes. On a miss, concurrent callers share
+//! one request and all receive its result. When a token reaches its refresh time (the endpoint's
+//! `refresh_in`, else half its lifetime for tokens of two hours or more, else five minutes before
+//! expiry) exactly one caller refreshes while the others keep getting the cached token; callers
+//! that arrive once the token is unusable join that refresh. If the refresh fails, the cached
+//! token is served only while it is still usable, and the next attempt waits 30 s. A token is
+//! never served within five minutes of its expiry. Errors are never cached.
 
 #![forbid(unsafe_code)]
 
@@ -37,9 +41,11 @@ mod clock;
 mod credential;
 mod driver;
 mod env;
+mod token_credential;
 
 pub use cache::TokenCache;
 pub use clock::{Clock, FastForwardClock, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
 pub use driver::Driver;
 pub use env::{jitter_seed, process_env};
+pub use token_credential::TokenCredential;

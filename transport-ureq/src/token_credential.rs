@@ -1,0 +1,27 @@
+//! What every credential of this crate is, so that chains can hold any of them.
+
+use azmi_core::{AccessToken, Error};
+
+/// A source of access tokens. Every credential of this crate implements it, so a chain or an
+/// application can hold any of them as `Box<dyn TokenCredential>` or `Arc<dyn TokenCredential>`.
+///
+/// ```
+/// use azmi_core::EnvSnapshot;
+/// use azmi_ureq::{ManagedIdentityCredential, TokenCredential};
+/// let credential: Box<dyn TokenCredential> = Box::new(
+///     ManagedIdentityCredential::builder().env(EnvSnapshot::new()).build()?,
+/// );
+/// # let _ = credential;
+/// # Ok::<(), azmi_core::Error>(())
+/// ```
+pub trait TokenCredential: Send + Sync + std::fmt::Debug {
+    /// A token for exactly one scope, such as `https://vault.azure.net/.default`; errors are
+    /// classified as *unavailable*, *failed* or *configuration* ([`azmi_core::ErrorKind`]).
+    fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error>;
+}
+
+impl TokenCredential for crate::ManagedIdentityCredential {
+    fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        crate::ManagedIdentityCredential::get_token(self, scopes)
+    }
+}
