@@ -246,14 +246,32 @@ impl TokenFlow {
                 RetryDecision::RetryAfter(wait) => return self.sleep(now, wait),
                 RetryDecision::Exhausted => {}
                 RetryDecision::OverBudget(wait) => {
-                    let e = classify::status_error(&self.context(), status, body)
-                        .with_retry_after(wait);
+                    let e = self.status_error(status, body).with_retry_after(wait);
                     return self.finish(Err(e));
                 }
             }
         }
-        let e = classify::status_error(&self.context(), status, body);
+        let e = self.status_error(status, body);
         self.finish(Err(e));
+    }
+
+    /// The error for a final status, with any secret this request carried blanked from the
+    /// quoted body: Azure ML answers a wrong secret with `Invalid secret token header: <the
+    /// secret it got>` (PROTOCOL.md §1.10: secrets never appear in errors).
+    fn status_error(&self, status: u16, body: &[u8]) -> Error {
+        let e = classify::status_error(&self.context(), status, body);
+        let Some(detail) = e.detail() else {
+            return e;
+        };
+        let mut scrubbed = detail.to_string();
+        for secret in self.request.secrets() {
+            if let Ok(secret) = std::str::from_utf8(secret)
+                && !secret.is_empty()
+            {
+                scrubbed = scrubbed.replace(secret, "****");
+            }
+        }
+        e.with_detail(Some(scrubbed))
     }
 
     fn send_attempt(&mut self, now: OffsetDateTime) -> Action {

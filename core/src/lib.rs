@@ -8,8 +8,8 @@
 //! actions; an SDK author can execute them with any HTTP client.
 //!
 //! The wire protocol it implements is specified in the repository's `docs/PROTOCOL.md` (cited as `PROTOCOL.md §N` throughout); this version acquires tokens
-//! from **IMDS** and **App Service**, and detects (and names, with a configuration error) Azure
-//! Arc, Cloud Shell, Service Fabric and Azure ML.
+//! from **IMDS**, **App Service**, **Cloud Shell** and **Azure ML**, and detects (and names, with
+//! a configuration error) Azure Arc and Service Fabric.
 //!
 //! ## The pieces
 //!
@@ -94,8 +94,10 @@
 
 pub mod app_service;
 pub mod arc;
+pub mod azure_ml;
 pub mod cache;
 mod classify;
+pub mod cloud_shell;
 pub mod env;
 pub mod error;
 pub mod error_body;

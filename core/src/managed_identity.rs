@@ -13,7 +13,7 @@ use crate::options::ManagedIdentityOptions;
 use crate::retry::RetryPolicy;
 use crate::scope;
 use crate::source::{Detection, Endpoint, Source};
-use crate::{app_service, imds};
+use crate::{app_service, azure_ml, cloud_shell, imds};
 
 /// The name errors carry.
 pub const CREDENTIAL_NAME: &str = "ManagedIdentityCredential";
@@ -62,7 +62,8 @@ impl ManagedIdentity {
                 variables => variables.join(", "),
             };
             return Err(config_error(format!(
-                "the environment selects {source} (from {why}), which this version of azmi does not support yet; supported sources: IMDS, App Service"
+                "the environment selects {source} (from {why}), which this version of azmi does not support yet; supported sources: {}",
+                supported_sources()
             )));
         }
         Ok(ManagedIdentity {
@@ -145,6 +146,27 @@ impl ManagedIdentity {
                     .map_err(config_error)?;
                 (request, RetryPolicy::Standard, None)
             }
+            Endpoint::CloudShell { url } => {
+                let request =
+                    cloud_shell::token_request(url, resource, hints).map_err(config_error)?;
+                (request, RetryPolicy::Standard, None)
+            }
+            Endpoint::AzureMl {
+                url,
+                secret,
+                default_client_id,
+            } => {
+                let request = azure_ml::token_request(
+                    url,
+                    secret,
+                    default_client_id.as_deref(),
+                    resource,
+                    &o.identity,
+                    hints,
+                )
+                .map_err(config_error)?;
+                (request, RetryPolicy::Standard, None)
+            }
             _ => {
                 return Err(config_error(format!(
                     "{source} is not supported by this version of azmi"
@@ -161,4 +183,14 @@ impl ManagedIdentity {
             jitter_seed,
         ))
     }
+}
+
+/// The supported sources, in detection order, for messages: `App Service, Azure ML, …`.
+fn supported_sources() -> String {
+    let names: Vec<String> = Source::ALL
+        .into_iter()
+        .filter(|s| s.is_supported())
+        .map(|s| s.to_string())
+        .collect();
+    names.join(", ")
 }

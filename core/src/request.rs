@@ -31,6 +31,20 @@ impl RequestTemplate {
         })
     }
 
+    /// A POST of `url` with a form body (`Content-Type: application/x-www-form-urlencoded`),
+    /// already encoded by the caller. The message of an invalid URL names `what`.
+    pub(crate) fn post_form(
+        url: &str,
+        form: String,
+        hints: TransportHints,
+        what: &str,
+    ) -> Result<Self, String> {
+        let mut template = Self::get(url, hints, what)?;
+        template.method = Method::POST;
+        template.body = form.into_bytes();
+        Ok(template.header("content-type", "application/x-www-form-urlencoded"))
+    }
+
     /// Adds a header with a fixed value.
     pub(crate) fn header(mut self, name: &'static str, value: &'static str) -> Self {
         self.headers.push((
@@ -68,6 +82,15 @@ impl RequestTemplate {
             authority.unwrap_or_default(),
             self.uri.path()
         )
+    }
+
+    /// The values of the headers marked sensitive (the secrets this request carries), so an
+    /// error can be scrubbed of any an endpoint echoes back.
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = &[u8]> {
+        self.headers
+            .iter()
+            .filter(|(_, value)| value.is_sensitive())
+            .map(|(_, value)| value.as_bytes())
     }
 
     /// Builds one attempt.

@@ -62,7 +62,10 @@ impl Source {
 
     /// Whether this version of azmi can acquire tokens from the source.
     pub fn is_supported(self) -> bool {
-        matches!(self, Source::Imds | Source::AppService)
+        matches!(
+            self,
+            Source::Imds | Source::AppService | Source::CloudShell | Source::AzureMl
+        )
     }
 }
 
@@ -185,16 +188,22 @@ impl Detection {
         if let Some(url) = env.get(env::MSI_ENDPOINT) {
             return Ok(match env.get(env::MSI_SECRET) {
                 Some(secret) => {
+                    let ml_error = |e: Error| e.with_source(Source::AzureMl);
                     let mut variables = vec![env::MSI_ENDPOINT, env::MSI_SECRET];
-                    let default_client_id = env.get(env::DEFAULT_IDENTITY_CLIENT_ID).map(|id| {
-                        variables.push(env::DEFAULT_IDENTITY_CLIENT_ID);
-                        id.to_string()
-                    });
+                    let default_client_id = match env.get(env::DEFAULT_IDENTITY_CLIENT_ID) {
+                        Some(id) => {
+                            crate::azure_ml::check_default_client_id(id)
+                                .map_err(|m| ml_error(Error::configuration(CREDENTIAL, m)))?;
+                            variables.push(env::DEFAULT_IDENTITY_CLIENT_ID);
+                            Some(id.to_string())
+                        }
+                        None => None,
+                    };
                     Detection {
                         source: Source::AzureMl,
                         endpoint: Endpoint::AzureMl {
-                            url: url.to_string(),
-                            secret: Secret::new(secret),
+                            url: checked_endpoint(env::MSI_ENDPOINT, url).map_err(ml_error)?,
+                            secret: checked_header(env::MSI_SECRET, secret).map_err(ml_error)?,
                             default_client_id,
                         },
                         variables,
@@ -203,7 +212,8 @@ impl Detection {
                 None => Detection {
                     source: Source::CloudShell,
                     endpoint: Endpoint::CloudShell {
-                        url: url.to_string(),
+                        url: checked_endpoint(env::MSI_ENDPOINT, url)
+                            .map_err(|e| e.with_source(Source::CloudShell))?,
                     },
                     variables: vec![env::MSI_ENDPOINT],
                 },

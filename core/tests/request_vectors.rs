@@ -906,19 +906,9 @@ fn unsupported_envs() -> Vec<(Source, EnvSnapshot, &'static str)> {
             "Azure Arc",
         ),
         (
-            Source::CloudShell,
-            EnvSnapshot::from_pairs([(ME, MSI_URL)]),
-            "Cloud Shell",
-        ),
-        (
             Source::ServiceFabric,
             EnvSnapshot::from_pairs([(IE, SF_URL), (IH, "h"), (TP, TP_VAL)]),
             "Service Fabric",
-        ),
-        (
-            Source::AzureMl,
-            EnvSnapshot::from_pairs([(ME, MSI_URL), (MS, "s")]),
-            "Azure ML",
         ),
     ]
 }
@@ -933,7 +923,11 @@ fn unsupported_sources_are_named_as_such() {
         assert_eq!(e.source(), Some(source));
         assert!(e.message().contains(name), "{e}");
         assert!(e.message().contains("does not support"), "{e}");
-        assert!(e.message().contains("IMDS, App Service"), "{e}");
+        assert!(
+            e.message()
+                .contains("supported sources: App Service, Azure ML, Cloud Shell, IMDS"),
+            "{e}"
+        );
         let detection = Detection::detect(&env).unwrap();
         for variable in detection.variables() {
             assert!(e.message().contains(variable), "{e} should name {variable}");
@@ -950,7 +944,7 @@ fn unsupported_sources_are_named_as_such() {
 
 #[test]
 fn kinds_an_unsupported_source_cannot_honour_are_refused_first() {
-    // Cloud Shell and Service Fabric refuse every user-assigned kind; Azure ML all but client ID.
+    // Service Fabric refuses every user-assigned kind.
     for (source, env, name) in unsupported_envs() {
         for identity in [
             Identity::ClientId("c-1".into()),
@@ -1084,4 +1078,229 @@ fn cache_keys_distinguish_instance_identity_and_scope() {
         Identity::ClientId(CLIENT_ID.into())
     );
     assert_ne!(k, c.cache_key(1, SCOPE));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cloud Shell (PROTOCOL.md §5) and Azure ML (PROTOCOL.md §7)
+// ---------------------------------------------------------------------------------------------
+
+const CS_URL: &str = "http://localhost:50342/oauth2/token";
+const ML_URL: &str = "http://127.0.0.1:46808/MSI/auth";
+const ML_SECRET: &str = "fake-msi-secret-value";
+
+/// One request vector: the environment, the identity, and the exact method, URL, headers and
+/// body of the first attempt.
+struct Vector {
+    name: &'static str,
+    env: EnvSnapshot,
+    identity: Identity,
+    method: http::Method,
+    url: String,
+    headers: Vec<(&'static str, &'static str)>,
+    body: &'static str,
+}
+
+fn cloud_shell_and_ml_vectors() -> Vec<Vector> {
+    let cs = |name, url: &'static str| Vector {
+        name,
+        env: EnvSnapshot::from_pairs([(ME, url)]),
+        identity: Identity::SystemAssigned,
+        method: http::Method::POST,
+        url: url.into(),
+        headers: vec![
+            ("user-agent", USER_AGENT_VALUE),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("metadata", "true"),
+        ],
+        body: "resource=https%3A%2F%2Fmanagement.azure.com",
+    };
+    // An Azure ML vector: the endpoint, DEFAULT_IDENTITY_CLIENT_ID, the identity, and what
+    // follows the resource in the query.
+    let ml = |name, url: &'static str, default: &'static str, identity, tail: &str| Vector {
+        name,
+        env: EnvSnapshot::from_pairs([(ME, url), (MS, ML_SECRET), (DCI, default)]),
+        identity,
+        method: http::Method::GET,
+        url: format!(
+            "{url}?api-version=2017-09-01&resource=https%3A%2F%2Fmanagement.azure.com{tail}"
+        ),
+        headers: vec![("user-agent", USER_AGENT_VALUE), ("secret", ML_SECRET)],
+        body: "",
+    };
+    let client = || Identity::ClientId(CLIENT_ID.into());
+    let with_client = format!("&clientid={CLIENT_ID}");
+    let default = "dddddddd-0000-0000-0000-000000000000";
+    let with_default = format!("&clientid={default}");
+    let system = Identity::SystemAssigned;
+    vec![
+        cs("Cloud Shell: POST, form body, no query", CS_URL),
+        cs(
+            "Cloud Shell: an endpoint with a query is used verbatim",
+            "http://localhost:50342/oauth2/token?x=1",
+        ),
+        ml(
+            "Azure ML: system-assigned, no clientid",
+            ML_URL,
+            "",
+            system.clone(),
+            "",
+        ),
+        ml(
+            "Azure ML: client ID as clientid",
+            ML_URL,
+            "",
+            client(),
+            &with_client,
+        ),
+        ml(
+            "Azure ML: DEFAULT_IDENTITY_CLIENT_ID when no identity is named",
+            ML_URL,
+            default,
+            system.clone(),
+            &with_default,
+        ),
+        ml(
+            "Azure ML: the named client ID beats DEFAULT_IDENTITY_CLIENT_ID",
+            ML_URL,
+            default,
+            client(),
+            &with_client,
+        ),
+        ml(
+            "Azure ML: legacy App Service endpoint with a trailing slash",
+            MSI_URL,
+            "",
+            system,
+            "",
+        ),
+    ]
+}
+
+#[test]
+fn cloud_shell_and_azure_ml_request_vectors() {
+    for v in cloud_shell_and_ml_vectors() {
+        let options = ManagedIdentityOptions::default().with_identity(v.identity.clone());
+        let mi =
+            ManagedIdentity::new(&v.env, options).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        let request = first_request(&mi, SCOPE);
+        let what = v.name;
+        assert_eq!(*request.method(), v.method, "{what}");
+        assert_eq!(request.uri().to_string(), v.url, "{what}");
+        assert_eq!(request.body().as_slice(), v.body.as_bytes(), "{what}");
+        let headers = request.headers();
+        assert_eq!(headers.len(), v.headers.len(), "{what}: {headers:?}");
+        for (name, value) in &v.headers {
+            assert_eq!(headers[*name], *value, "{what}: header {name}");
+        }
+        if let Some(secret) = headers.get("secret") {
+            assert!(
+                secret.is_sensitive(),
+                "{what}: the MSI secret is marked sensitive"
+            );
+        }
+        assert_eq!(
+            TransportHints::of(&request).proxy,
+            ProxyPolicy::Never,
+            "{what}"
+        );
+        assert_eq!(
+            TransportHints::of(&request).tls,
+            TlsPolicy::WebPki,
+            "{what}"
+        );
+        assert!(
+            !format!("{mi:?}").contains(ML_SECRET),
+            "{what}: Debug hides the secret"
+        );
+    }
+}
+
+#[test]
+fn cloud_shell_and_azure_ml_configuration_errors() {
+    let cs = EnvSnapshot::from_pairs([(ME, CS_URL)]);
+    let ml = EnvSnapshot::from_pairs([(ME, ML_URL), (MS, ML_SECRET)]);
+    // (name, environment, identity, needles the message must contain)
+    let cases: Vec<(&str, EnvSnapshot, Identity, &[&str])> = vec![
+        (
+            "Cloud Shell client ID",
+            cs.clone(),
+            Identity::ClientId("c-1".into()),
+            &["Cloud Shell", "client ID"],
+        ),
+        (
+            "Cloud Shell object ID",
+            cs.clone(),
+            Identity::ObjectId("o-1".into()),
+            &["Cloud Shell", "object ID"],
+        ),
+        (
+            "Cloud Shell resource ID",
+            cs,
+            Identity::ResourceId("/r/1".into()),
+            &["Cloud Shell", "resource ID"],
+        ),
+        (
+            "Azure ML object ID",
+            ml.clone(),
+            Identity::ObjectId("o-1".into()),
+            &["Azure ML", "object ID", "client ID"],
+        ),
+        (
+            "Azure ML resource ID",
+            ml.clone(),
+            Identity::ResourceId("/r/1".into()),
+            &["Azure ML", "resource ID"],
+        ),
+        (
+            "Azure ML DEFAULT_IDENTITY_CLIENT_ID with whitespace",
+            ml.clone().with_var(DCI, "SENTINEL-3f9a x"),
+            Identity::SystemAssigned,
+            &[DCI, "printable ASCII"],
+        ),
+        (
+            "Azure ML secret that cannot be a header",
+            EnvSnapshot::from_pairs([(ME, ML_URL), (MS, "SENTINEL-3f9a\r\nX: 1")]),
+            Identity::SystemAssigned,
+            &[MS, "HTTP header"],
+        ),
+        (
+            "Azure ML endpoint not http(s)",
+            EnvSnapshot::from_pairs([(ME, "ftp://127.0.0.1/MSI/auth"), (MS, ML_SECRET)]),
+            Identity::SystemAssigned,
+            &[ME],
+        ),
+        (
+            "Cloud Shell endpoint with a fragment",
+            EnvSnapshot::from_pairs([(ME, "http://localhost:50342/oauth2/token#f")]),
+            Identity::SystemAssigned,
+            &[ME, "fragment"],
+        ),
+        (
+            "Cloud Shell endpoint not a URL",
+            EnvSnapshot::from_pairs([(ME, "localhost:50342")]),
+            Identity::SystemAssigned,
+            &[ME],
+        ),
+    ];
+    for (name, env, identity, needles) in cases {
+        let e = ManagedIdentity::new(
+            &env,
+            ManagedIdentityOptions::default().with_identity(identity),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{name}: accepted"));
+        assert_eq!(e.kind(), ErrorKind::Configuration, "{name}: {e}");
+        assert!(e.source().is_some(), "{name}");
+        for needle in needles {
+            assert!(
+                e.message().contains(needle),
+                "{name}: {e} should contain {needle:?}"
+            );
+        }
+        let all = format!("{e} {e:?}");
+        assert!(
+            !all.contains("SENTINEL") && !all.contains(ML_SECRET),
+            "{name}: {all}"
+        );
+    }
 }

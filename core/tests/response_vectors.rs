@@ -9,7 +9,7 @@ use azmi_core::token::{
     TokenParseError, parse_expires_on, parse_expiry_date, parse_token_response, refresh_time,
 };
 use azmi_core::{
-    ErrorKind, ManagedIdentityOptions, Source, TransportFailure, error_body::describe,
+    EnvSnapshot, ErrorKind, ManagedIdentityOptions, Source, TransportFailure, error_body::describe,
 };
 use common::*;
 use serde_json::json;
@@ -1174,5 +1174,220 @@ fn error_body_descriptions() {
     ];
     for (body, want) in cases {
         assert_eq!(describe(&body), want, "{}", String::from_utf8_lossy(&body));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per source: Cloud Shell (PROTOCOL.md §5) and Azure ML (§7, §3.2), through a flow
+// ---------------------------------------------------------------------------------------------
+
+/// What one source vector must end in.
+#[derive(Debug)]
+enum SourceWant {
+    /// A token with this `expires_on`.
+    Token(i64),
+    /// An error of this kind and status, with this detail.
+    Error(ErrorKind, Option<u16>, Option<&'static str>),
+}
+
+const ML_SECRET: &str = "SENTINEL-msi-secret-77c1";
+
+fn source_env(source: Source) -> EnvSnapshot {
+    match source {
+        Source::CloudShell => {
+            EnvSnapshot::from_pairs([("MSI_ENDPOINT", "http://localhost:50342/oauth2/token")])
+        }
+        _ => EnvSnapshot::from_pairs([
+            ("MSI_ENDPOINT", "http://127.0.0.1:46808/MSI/auth"),
+            ("MSI_SECRET", ML_SECRET),
+        ]),
+    }
+}
+
+/// (name, source, the answers in order, the outcome, the attempts).
+fn source_vectors() -> Vec<(&'static str, Source, Vec<Outcome>, SourceWant, u32)> {
+    use SourceWant::{Error as Err_, Token as Tok};
+    let r = |status: u16, body: &str| Outcome::Response(resp(status, &[], body.as_bytes()));
+    let cs = Source::CloudShell;
+    let ml = Source::AzureMl;
+    // 2026-11-26 11:18:20 UTC, as every 2017 form writes it.
+    let exp = 1_795_691_900;
+    vec![
+        (
+            "Cloud Shell: §5 example, numbers as strings",
+            cs,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE-cloudshell-token","expires_in":"3599","expires_on":"1795691899","resource":"https://management.azure.com","token_type":"Bearer"}"#,
+            )],
+            Tok(1_795_691_899),
+            1,
+        ),
+        (
+            "Cloud Shell: expires_in alone",
+            cs,
+            vec![r(200, r#"{"access_token":"FAKE","expires_in":"3600"}"#)],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Cloud Shell: 503 then a token (standard policy)",
+            cs,
+            vec![
+                r(503, ""),
+                r(200, r#"{"access_token":"FAKE","expires_on":"1795691900"}"#),
+            ],
+            Tok(exp),
+            2,
+        ),
+        (
+            "Cloud Shell: 404 is not retried",
+            cs,
+            vec![r(
+                404,
+                r#"{"error":"not_found","error_description":"no such path"}"#,
+            )],
+            Err_(ErrorKind::Failed, Some(404), Some("no such path")),
+            1,
+        ),
+        (
+            "Cloud Shell: 500 four times exhausts three retries",
+            cs,
+            vec![r(500, ""), r(500, ""), r(500, ""), r(500, "")],
+            Err_(ErrorKind::Failed, Some(500), None),
+            4,
+        ),
+        (
+            "Cloud Shell: a 2xx that is not JSON fails (not the IMDS proxy rule)",
+            cs,
+            vec![r(200, "<html>Welcome</html>")],
+            Err_(ErrorKind::Failed, Some(200), None),
+            1,
+        ),
+        (
+            "Azure ML: §7 example, integer expires_on",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE-ml-token","expires_on":1795691900,"resource":"https://management.azure.com","token_type":"Bearer"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: digit-string expires_on",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"1795691900"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: Windows 2017 date",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/26/2026 11:18:20 AM +00:00"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: Linux 2017 date",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/26/2026 11:18:20 +00:00"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: 12 AM is midnight",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/27/2026 12:00:00 AM +00:00"}"#,
+            )],
+            Tok(1_795_737_600),
+            1,
+        ),
+        (
+            "Azure ML: a date without the +00:00 zone fails",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/26/2026 11:18:20 AM"}"#,
+            )],
+            Err_(ErrorKind::Failed, Some(200), None),
+            1,
+        ),
+        (
+            "Azure ML: 408 is retried",
+            ml,
+            vec![
+                r(408, ""),
+                r(200, r#"{"access_token":"FAKE","expires_on":1795691900}"#),
+            ],
+            Tok(exp),
+            2,
+        ),
+        (
+            "Azure ML: 400 unknown identity",
+            ml,
+            vec![r(
+                400,
+                r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity."}"#,
+            )],
+            Err_(
+                ErrorKind::Failed,
+                Some(400),
+                Some("Unable to load the proper Managed Identity."),
+            ),
+            1,
+        ),
+        (
+            "Azure ML: a 401 echoing the secret is quoted without it",
+            ml,
+            vec![r(401, &format!("Invalid secret token header: {ML_SECRET}"))],
+            Err_(
+                ErrorKind::Failed,
+                Some(401),
+                Some("Invalid secret token header: ****"),
+            ),
+            1,
+        ),
+    ]
+}
+
+#[test]
+fn cloud_shell_and_azure_ml_response_vectors() {
+    for (name, source, answers, want, attempts) in source_vectors() {
+        let mi = mi(&source_env(source), ManagedIdentityOptions::default());
+        assert_eq!(mi.source(), source, "{name}");
+        let mut flow = mi.flow(&[SCOPE], 5).unwrap();
+        let run = drive(&mut flow, t0(), answers);
+        assert_eq!(flow.attempts(), attempts, "{name}");
+        match want {
+            SourceWant::Token(expires_on) => {
+                let token = run.ok();
+                assert_eq!(token.expires_on().unix_timestamp(), expires_on, "{name}");
+            }
+            SourceWant::Error(kind, status, detail) => {
+                let e = run.err();
+                assert_eq!(e.kind(), kind, "{name}: {e}");
+                assert_eq!(e.status(), status, "{name}");
+                assert_eq!(e.source(), Some(source), "{name}");
+                assert_eq!(e.detail(), detail, "{name}");
+                let all = format!("{e} {e:?}");
+                assert!(
+                    !all.contains(ML_SECRET) && !all.contains("FAKE"),
+                    "{name}: {all}"
+                );
+                assert!(all.contains(&source.to_string()), "{name}: {all}");
+            }
+        }
     }
 }
