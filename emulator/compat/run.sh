@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Microsoft's own client must accept azmi-emulator.
 #
+# Sources: IMDS, App Service, Cloud Shell and Azure ML.
+#
 # Builds the emulator, installs azure-identity 1.27.0 (msal 1.39.0) into a throw-away venv,
 # confirms from the installed source that the client honours AZURE_POD_IDENTITY_AUTHORITY_HOST
 # (so IMDS traffic goes to the emulator and never to 169.254.169.254), then runs the emulator
@@ -19,7 +21,7 @@ UA_CLIENT="11111111-2222-3333-4444-555555555555"
 UA_OBJECT="66666666-7777-8888-9999-000000000000"
 UA_RESOURCE="/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/compat/providers/Microsoft.ManagedIdentity/userAssignedIdentities/compat"
 UNKNOWN_CLIENT="99999999-0000-0000-0000-000000000000"
-SOURCES=(imds app-service)
+SOURCES=(imds app-service cloud-shell azure-ml)
 
 # --------------------------------------------------------------------------------------------
 # Inside the namespace: bring up loopback, prove nothing else exists, run the checks.
