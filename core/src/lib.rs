@@ -8,8 +8,8 @@
 //! actions; an SDK author can execute them with any HTTP client.
 //!
 //! The wire protocol it implements is specified in the repository's `docs/PROTOCOL.md` (cited as `PROTOCOL.md §N` throughout); this version acquires tokens
-//! from **IMDS**, **App Service**, **Cloud Shell** and **Azure ML**, and detects (and names, with
-//! a configuration error) Azure Arc and Service Fabric.
+//! from **IMDS**, **App Service**, **Cloud Shell**, **Azure ML** and **Service Fabric**, and
+//! detects (and names, with a configuration error) Azure Arc.
 //!
 //! ## The pieces
 //!
@@ -111,6 +111,7 @@ mod request;
 pub mod retry;
 pub mod scope;
 pub mod secret;
+pub mod service_fabric;
 pub mod source;
 pub mod token;
 pub mod transport;

@@ -13,7 +13,7 @@ use crate::options::ManagedIdentityOptions;
 use crate::retry::RetryPolicy;
 use crate::scope;
 use crate::source::{Detection, Endpoint, Source};
-use crate::{app_service, azure_ml, cloud_shell, imds};
+use crate::{app_service, azure_ml, cloud_shell, imds, service_fabric};
 
 /// The name errors carry.
 pub const CREDENTIAL_NAME: &str = "ManagedIdentityCredential";
@@ -144,6 +144,18 @@ impl ManagedIdentity {
             Endpoint::AppService { url, header } => {
                 let request = app_service::token_request(url, header, resource, &o.identity, hints)
                     .map_err(config_error)?;
+                (request, RetryPolicy::Standard, None)
+            }
+            Endpoint::ServiceFabric {
+                url,
+                header,
+                thumbprint,
+            } => {
+                // The standard policy never retries a 404, which Service Fabric advises against
+                // retrying (PROTOCOL.md §6).
+                let request =
+                    service_fabric::token_request(url, header, thumbprint, resource, hints)
+                        .map_err(config_error)?;
                 (request, RetryPolicy::Standard, None)
             }
             Endpoint::CloudShell { url } => {

@@ -64,7 +64,11 @@ impl Source {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            Source::Imds | Source::AppService | Source::CloudShell | Source::AzureMl
+            Source::Imds
+                | Source::AppService
+                | Source::CloudShell
+                | Source::AzureMl
+                | Source::ServiceFabric
         )
     }
 }
@@ -162,10 +166,19 @@ impl Detection {
             return Ok(match env.get(env::IDENTITY_SERVER_THUMBPRINT) {
                 Some(thumbprint) => Detection {
                     source: Source::ServiceFabric,
-                    endpoint: Endpoint::ServiceFabric {
-                        url: url.to_string(),
-                        header: Secret::new(header),
-                        thumbprint: thumbprint.to_string(),
+                    endpoint: {
+                        let sf_error = |m| {
+                            Error::configuration(CREDENTIAL, m).with_source(Source::ServiceFabric)
+                        };
+                        crate::service_fabric::check_endpoint(env::IDENTITY_ENDPOINT, url)
+                            .map_err(sf_error)?;
+                        crate::service_fabric::parse_thumbprint(thumbprint).map_err(sf_error)?;
+                        Endpoint::ServiceFabric {
+                            url: url.to_string(),
+                            header: checked_header(env::IDENTITY_HEADER, header)
+                                .map_err(|e| e.with_source(Source::ServiceFabric))?,
+                            thumbprint: thumbprint.to_string(),
+                        }
                     },
                     variables: vec![
                         env::IDENTITY_ENDPOINT,

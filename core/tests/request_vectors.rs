@@ -905,11 +905,6 @@ fn unsupported_envs() -> Vec<(Source, EnvSnapshot, &'static str)> {
             EnvSnapshot::new().with_arc_agent_installed(true),
             "Azure Arc",
         ),
-        (
-            Source::ServiceFabric,
-            EnvSnapshot::from_pairs([(IE, SF_URL), (IH, "h"), (TP, TP_VAL)]),
-            "Service Fabric",
-        ),
     ]
 }
 
@@ -924,8 +919,9 @@ fn unsupported_sources_are_named_as_such() {
         assert!(e.message().contains(name), "{e}");
         assert!(e.message().contains("does not support"), "{e}");
         assert!(
-            e.message()
-                .contains("supported sources: App Service, Azure ML, Cloud Shell, IMDS"),
+            e.message().contains(
+                "supported sources: Service Fabric, App Service, Azure ML, Cloud Shell, IMDS"
+            ),
             "{e}"
         );
         let detection = Detection::detect(&env).unwrap();
@@ -944,7 +940,7 @@ fn unsupported_sources_are_named_as_such() {
 
 #[test]
 fn kinds_an_unsupported_source_cannot_honour_are_refused_first() {
-    // Service Fabric refuses every user-assigned kind.
+    // Azure Arc takes every user-assigned kind: the source itself is what is refused.
     for (source, env, name) in unsupported_envs() {
         for identity in [
             Identity::ClientId("c-1".into()),
@@ -1098,6 +1094,7 @@ struct Vector {
     url: String,
     headers: Vec<(&'static str, &'static str)>,
     body: &'static str,
+    tls: TlsPolicy,
 }
 
 fn cloud_shell_and_ml_vectors() -> Vec<Vector> {
@@ -1113,6 +1110,7 @@ fn cloud_shell_and_ml_vectors() -> Vec<Vector> {
             ("metadata", "true"),
         ],
         body: "resource=https%3A%2F%2Fmanagement.azure.com",
+        tls: TlsPolicy::WebPki,
     };
     // An Azure ML vector: the endpoint, DEFAULT_IDENTITY_CLIENT_ID, the identity, and what
     // follows the resource in the query.
@@ -1126,6 +1124,23 @@ fn cloud_shell_and_ml_vectors() -> Vec<Vector> {
         ),
         headers: vec![("user-agent", USER_AGENT_VALUE), ("secret", ML_SECRET)],
         body: "",
+        tls: TlsPolicy::WebPki,
+    };
+    // A Service Fabric vector: the thumbprint as set, and the pin it must become.
+    let sf = |name, thumbprint: &'static str| Vector {
+        name,
+        env: EnvSnapshot::from_pairs([(IE, SF_URL), (IH, HEADER), (TP, thumbprint)]),
+        identity: Identity::SystemAssigned,
+        method: http::Method::GET,
+        url: format!(
+            "{SF_URL}?api-version=2019-07-01-preview&resource=https%3A%2F%2Fmanagement.azure.com"
+        ),
+        headers: vec![("user-agent", USER_AGENT_VALUE), ("secret", HEADER)],
+        body: "",
+        tls: TlsPolicy::PinnedSha1([
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+            0xcd, 0xef, 0x01, 0x23, 0x45, 0x67,
+        ]),
     };
     let client = || Identity::ClientId(CLIENT_ID.into());
     let with_client = format!("&clientid={CLIENT_ID}");
@@ -1166,6 +1181,11 @@ fn cloud_shell_and_ml_vectors() -> Vec<Vector> {
             client(),
             &with_client,
         ),
+        sf("Service Fabric: Secret header, pinned thumbprint", TP_VAL),
+        sf(
+            "Service Fabric: a `:`-separated lower-case thumbprint is the same pin",
+            "01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67",
+        ),
         ml(
             "Azure ML: legacy App Service endpoint with a trailing slash",
             MSI_URL,
@@ -1177,7 +1197,7 @@ fn cloud_shell_and_ml_vectors() -> Vec<Vector> {
 }
 
 #[test]
-fn cloud_shell_and_azure_ml_request_vectors() {
+fn cloud_shell_azure_ml_and_service_fabric_request_vectors() {
     for v in cloud_shell_and_ml_vectors() {
         let options = ManagedIdentityOptions::default().with_identity(v.identity.clone());
         let mi =
@@ -1195,19 +1215,19 @@ fn cloud_shell_and_azure_ml_request_vectors() {
         if let Some(secret) = headers.get("secret") {
             assert!(
                 secret.is_sensitive(),
-                "{what}: the MSI secret is marked sensitive"
+                "{what}: the secret is marked sensitive"
             );
         }
+        assert!(
+            !format!("{mi:?}").contains(HEADER),
+            "{what}: Debug hides the identity header"
+        );
         assert_eq!(
             TransportHints::of(&request).proxy,
             ProxyPolicy::Never,
             "{what}"
         );
-        assert_eq!(
-            TransportHints::of(&request).tls,
-            TlsPolicy::WebPki,
-            "{what}"
-        );
+        assert_eq!(TransportHints::of(&request).tls, v.tls, "{what}");
         assert!(
             !format!("{mi:?}").contains(ML_SECRET),
             "{what}: Debug hides the secret"
@@ -1216,7 +1236,9 @@ fn cloud_shell_and_azure_ml_request_vectors() {
 }
 
 #[test]
-fn cloud_shell_and_azure_ml_configuration_errors() {
+fn cloud_shell_azure_ml_and_service_fabric_configuration_errors() {
+    let sf_env =
+        |url, thumbprint| EnvSnapshot::from_pairs([(IE, url), (IH, "h"), (TP, thumbprint)]);
     let cs = EnvSnapshot::from_pairs([(ME, CS_URL)]);
     let ml = EnvSnapshot::from_pairs([(ME, ML_URL), (MS, ML_SECRET)]);
     // (name, environment, identity, needles the message must contain)
@@ -1274,6 +1296,39 @@ fn cloud_shell_and_azure_ml_configuration_errors() {
             EnvSnapshot::from_pairs([(ME, "http://localhost:50342/oauth2/token#f")]),
             Identity::SystemAssigned,
             &[ME, "fragment"],
+        ),
+        (
+            "Service Fabric user-assigned",
+            sf_env(SF_URL, TP_VAL),
+            Identity::ClientId("c-1".into()),
+            &["Service Fabric", "client ID"],
+        ),
+        (
+            "Service Fabric http endpoint",
+            sf_env(
+                "http://127.0.0.1:2377/metadata/identity/oauth2/token",
+                TP_VAL,
+            ),
+            Identity::SystemAssigned,
+            &[IE, "https"],
+        ),
+        (
+            "Service Fabric thumbprint of 39 digits",
+            sf_env(SF_URL, "0123456789abcdef0123456789abcdef0123456"),
+            Identity::SystemAssigned,
+            &[TP, "40 hex digits"],
+        ),
+        (
+            "Service Fabric thumbprint with a non-hex digit",
+            sf_env(SF_URL, "SENTINEL-3f9a456789abcdef0123456789abcdef"),
+            Identity::SystemAssigned,
+            &[TP, "40 hex digits"],
+        ),
+        (
+            "Service Fabric header that cannot be sent",
+            EnvSnapshot::from_pairs([(IE, SF_URL), (IH, "SENTINEL-3f9a\n"), (TP, TP_VAL)]),
+            Identity::SystemAssigned,
+            &[IH, "HTTP header"],
         ),
         (
             "Cloud Shell endpoint not a URL",

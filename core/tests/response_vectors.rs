@@ -1178,7 +1178,8 @@ fn error_body_descriptions() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Per source: Cloud Shell (PROTOCOL.md §5) and Azure ML (§7, §3.2), through a flow
+// Per source: Cloud Shell (PROTOCOL.md §5), Azure ML (§7, §3.2) and Service Fabric (§6),
+// through a flow
 // ---------------------------------------------------------------------------------------------
 
 /// What one source vector must end in.
@@ -1197,6 +1198,17 @@ fn source_env(source: Source) -> EnvSnapshot {
         Source::CloudShell => {
             EnvSnapshot::from_pairs([("MSI_ENDPOINT", "http://localhost:50342/oauth2/token")])
         }
+        Source::ServiceFabric => EnvSnapshot::from_pairs([
+            (
+                "IDENTITY_ENDPOINT",
+                "https://10.0.0.4:2377/metadata/identity/oauth2/token",
+            ),
+            ("IDENTITY_HEADER", ML_SECRET),
+            (
+                "IDENTITY_SERVER_THUMBPRINT",
+                "0123456789abcdef0123456789abcdef01234567",
+            ),
+        ]),
         _ => EnvSnapshot::from_pairs([
             ("MSI_ENDPOINT", "http://127.0.0.1:46808/MSI/auth"),
             ("MSI_SECRET", ML_SECRET),
@@ -1210,6 +1222,7 @@ fn source_vectors() -> Vec<(&'static str, Source, Vec<Outcome>, SourceWant, u32)
     let r = |status: u16, body: &str| Outcome::Response(resp(status, &[], body.as_bytes()));
     let cs = Source::CloudShell;
     let ml = Source::AzureMl;
+    let sf = Source::ServiceFabric;
     // 2026-11-26 11:18:20 UTC, as every 2017 form writes it.
     let exp = 1_795_691_900;
     vec![
@@ -1349,6 +1362,75 @@ fn source_vectors() -> Vec<(&'static str, Source, Vec<Outcome>, SourceWant, u32)
             1,
         ),
         (
+            "Service Fabric: §6 example, string expires_on, token_type first",
+            sf,
+            vec![r(
+                200,
+                r#"{"token_type":"Bearer","access_token":"FAKE-sf-token","expires_on":"1795691900","resource":"https://vault.azure.net"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Service Fabric: no token_type (which crashes the Python clients)",
+            sf,
+            vec![r(200, r#"{"access_token":"FAKE","expires_on":1795691900}"#)],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Service Fabric: the error object shape",
+            sf,
+            vec![r(
+                401,
+                r#"{"error":{"code":"SecretHeaderNotFound","message":"Secret is not found in the request headers."}}"#,
+            )],
+            Err_(
+                ErrorKind::Failed,
+                Some(401),
+                Some("Secret is not found in the request headers."),
+            ),
+            1,
+        ),
+        (
+            "Service Fabric: the error code alone",
+            sf,
+            vec![r(400, r#"{"error":{"code":"ArgumentNullOrEmpty"}}"#)],
+            Err_(ErrorKind::Failed, Some(400), Some("ArgumentNullOrEmpty")),
+            1,
+        ),
+        (
+            "Service Fabric: a string error (which crashes the Python clients)",
+            sf,
+            vec![r(400, r#"{"error":"invalid_request"}"#)],
+            Err_(ErrorKind::Failed, Some(400), Some("invalid_request")),
+            1,
+        ),
+        (
+            "Service Fabric: 404 ManagedIdentityNotFound is never retried",
+            sf,
+            vec![r(
+                404,
+                r#"{"error":{"code":"ManagedIdentityNotFound","message":"Managed Identity not found for the application."}}"#,
+            )],
+            Err_(
+                ErrorKind::Failed,
+                Some(404),
+                Some("Managed Identity not found for the application."),
+            ),
+            1,
+        ),
+        (
+            "Service Fabric: 429 is retried",
+            sf,
+            vec![
+                r(429, ""),
+                r(200, r#"{"access_token":"FAKE","expires_on":"1795691900"}"#),
+            ],
+            Tok(exp),
+            2,
+        ),
+        (
             "Azure ML: a 401 echoing the secret is quoted without it",
             ml,
             vec![r(401, &format!("Invalid secret token header: {ML_SECRET}"))],
@@ -1363,7 +1445,7 @@ fn source_vectors() -> Vec<(&'static str, Source, Vec<Outcome>, SourceWant, u32)
 }
 
 #[test]
-fn cloud_shell_and_azure_ml_response_vectors() {
+fn cloud_shell_azure_ml_and_service_fabric_response_vectors() {
     for (name, source, answers, want, attempts) in source_vectors() {
         let mi = mi(&source_env(source), ManagedIdentityOptions::default());
         assert_eq!(mi.source(), source, "{name}");

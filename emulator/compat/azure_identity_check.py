@@ -8,7 +8,9 @@ an azmi-emulator whose `export` lines are already in the environment, and checks
   * an unknown client id raises, with the service's own message,
 
 (on Cloud Shell, which has no user-assigned identities: the signed-in user's token is issued, a
-client id is refused before any request, and a 503 is retried),
+client id is refused before any request, and a 503 is retried; on Service Fabric: a token over
+the pinned self-signed certificate, a client id refused, and another thumbprint refused before
+any request),
 
 and that the emulator saw exactly the requests the client is documented to send. Prints one
 `PASS: …` or `FAIL: …` line per check and exits with the number of failures.
@@ -66,6 +68,13 @@ EXPECTED = {
         "header": ("metadata", "true"),
         "client_param": None,
     },
+    "service-fabric": {
+        "unknown_message": None,
+        "method": "GET",
+        "api_version": "2019-07-01-preview",
+        "header": ("secret", "IDENTITY_HEADER"),
+        "client_param": None,
+    },
 }
 
 # The application the emulated Cloud Shell issues the signed-in user's token through
@@ -80,9 +89,12 @@ def claims_of(token):
     return json.loads(base64.urlsafe_b64decode(segment))
 
 
-def control_base(source):
-    """The emulator's base URL, from the variables its `export` lines set."""
-    if source == "imds":
+def control_base(source, control):
+    """The emulator's plain-http base URL: `control` (its ready line names it), else from the
+    variables its `export` lines set."""
+    if control:
+        url = control
+    elif source == "imds":
         url = os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"]
     elif source in ("cloud-shell", "azure-ml"):
         url = os.environ["MSI_ENDPOINT"]
@@ -143,7 +155,9 @@ def check_request(source, request, client_id):
         assert query.get("api-version") == want["api_version"], query
         assert query.get("resource") == RESOURCE, query
         name = want["client_param"]
-        assert query.get(name) == client_id, f"{name} {query.get(name)!r}, expected {client_id!r}"
+        if name is not None:
+            assert query.get(name) == client_id, f"{name} {query.get(name)!r}, expected {client_id!r}"
+        assert request["scheme"] == ("https" if source == "service-fabric" else "http"), request["scheme"]
     name, value = want["header"]
     if value != "true":
         value = os.environ[value]
@@ -166,11 +180,12 @@ def main():
     parser.add_argument("--system-client-id", required=True)
     parser.add_argument("--user-assigned-client-id", required=True)
     parser.add_argument("--unknown-client-id", required=True)
+    parser.add_argument("--control", default=None, help="the emulator's plain-http base URL")
     args = parser.parse_args()
     # Failed get_token calls log warnings; the checks below report them instead.
     logging.getLogger("azure").setLevel(logging.CRITICAL)
 
-    base = control_base(args.source)
+    base = control_base(args.source, args.control)
     source = args.source
 
     def token_for(client_id, expected_appid):
@@ -204,14 +219,15 @@ def main():
         check_request(source, requests[0], args.unknown_client_id)
 
     def user_assigned_refused():
-        # Cloud Shell has no user-assigned identities: the client refuses one before any request.
+        # Cloud Shell and Service Fabric have no user-assigned identities: the client refuses
+        # one before any request.
         clear_recorded(base)
         try:
             ManagedIdentityCredential(client_id=args.user_assigned_client_id).get_token(SCOPE)
-        except ValueError as e:
+        except (ValueError, ClientAuthenticationError) as e:
             assert "client_id" in str(e), str(e)
         else:
-            raise AssertionError("get_token succeeded with a client id on Cloud Shell")
+            raise AssertionError(f"get_token succeeded with a client id on {source}")
         requests = recorded(base)
         assert not requests, f"{len(requests)} requests recorded"
 
@@ -226,6 +242,29 @@ def main():
         for request in requests:
             check_request(source, request, None)
 
+    def wrong_thumbprint_refused():
+        # Another certificate's thumbprint: the pin fails before the Secret header is sent.
+        clear_recorded(base)
+        real = os.environ["IDENTITY_SERVER_THUMBPRINT"]
+        os.environ["IDENTITY_SERVER_THUMBPRINT"] = "00" * 20
+        try:
+            ManagedIdentityCredential().get_token(SCOPE)
+        except Exception as e:  # noqa: BLE001 - msal lets the TLS layer's own error through
+            assert "thumbprint does not match" in str(e), f"{type(e).__name__}: {e}"
+        else:
+            raise AssertionError("get_token succeeded with another certificate's thumbprint")
+        finally:
+            os.environ["IDENTITY_SERVER_THUMBPRINT"] = real
+        requests = recorded(base)
+        assert not requests, f"{len(requests)} requests recorded"
+
+    if source == "service-fabric":
+        results = [
+            run_check(f"{source}: system-assigned token over the pinned certificate", lambda: token_for(None, args.system_client_id)),
+            run_check(f"{source}: a user-assigned client id is refused before sending", user_assigned_refused),
+            run_check(f"{source}: another thumbprint is refused before any request", wrong_thumbprint_refused),
+        ]
+        return results.count(False)
     if EXPECTED[source]["client_param"] is None:
         results = [
             run_check(f"{source}: the signed-in user's token", lambda: token_for(None, CLOUD_SHELL_APP_ID)),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Microsoft's own client must accept azmi-emulator.
 #
-# Sources: IMDS, App Service, Cloud Shell and Azure ML.
+# Sources: IMDS, App Service, Cloud Shell, Azure ML and Service Fabric.
 #
 # Builds the emulator, installs azure-identity 1.27.0 (msal 1.39.0) into a throw-away venv,
 # confirms from the installed source that the client honours AZURE_POD_IDENTITY_AUTHORITY_HOST
@@ -21,7 +21,7 @@ UA_CLIENT="11111111-2222-3333-4444-555555555555"
 UA_OBJECT="66666666-7777-8888-9999-000000000000"
 UA_RESOURCE="/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/compat/providers/Microsoft.ManagedIdentity/userAssignedIdentities/compat"
 UNKNOWN_CLIENT="99999999-0000-0000-0000-000000000000"
-SOURCES=(imds app-service cloud-shell azure-ml)
+SOURCES=(imds app-service cloud-shell azure-ml service-fabric)
 
 # --------------------------------------------------------------------------------------------
 # Inside the namespace: bring up loopback, prove nothing else exists, run the checks.
@@ -68,8 +68,9 @@ inside() {
         fi
         local exports=()
         mapfile -t exports < <(sed -n 's/^export //p' "$out")
-        local system_client
+        local system_client control
         system_client="$(sed -n 's/^# system-assigned: client_id=\([^ ]*\).*/\1/p' "$out")"
+        control="$(sed -n 's/^# azmi-emulator ready: .*(control: \(http[^ ]*\)\/__emulator\/requests).*/\1/p' "$out")"
 
         # A clean environment: only what the emulator printed, so no Azure or proxy variable
         # from the caller can steer the client elsewhere.
@@ -79,7 +80,8 @@ inside() {
             --source "$source" \
             --system-client-id "$system_client" \
             --user-assigned-client-id "$UA_CLIENT" \
-            --unknown-client-id "$UNKNOWN_CLIENT" || rc=$?
+            --unknown-client-id "$UNKNOWN_CLIENT" \
+            --control "$control" || rc=$?
         if [[ $rc -ne 0 ]]; then failures=$((failures + 1)); fi
 
         kill "$emu_pid" 2>/dev/null || true

@@ -108,6 +108,9 @@ pub enum Outcome {
     },
 }
 
+/// An environment snapshot as name/value pairs.
+pub type Env = Vec<(String, String)>;
+
 /// What the transport under test is asked to do.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -140,6 +143,9 @@ pub struct Scenario {
     pub config: fn(Config) -> Config,
     /// Variables added to (or replacing) the emulator's in the call's environment snapshot.
     pub env: &'static [(&'static str, &'static str)],
+    /// Rewrites the environment snapshot after [`Scenario::env`], for values that depend on the
+    /// running emulator (such as its certificate's thumbprint).
+    pub env_map: fn(Env) -> Env,
     /// Variables set in the *process* environment of a child test process (proxy variables
     /// that the HTTP stack would read); empty for scenarios that run in-process.
     pub process_env: &'static [(&'static str, &'static str)],
@@ -174,6 +180,26 @@ pub fn base_config() -> Config {
 
 fn same(config: Config) -> Config {
     config
+}
+
+fn same_env(env: Env) -> Env {
+    env
+}
+
+/// IDENTITY_SERVER_THUMBPRINT as Service Fabric tools print it: lower case, `:`-separated.
+fn colon_lower_thumbprint(mut env: Env) -> Env {
+    for (name, value) in &mut env {
+        if name == "IDENTITY_SERVER_THUMBPRINT" {
+            *value = value
+                .to_ascii_lowercase()
+                .as_bytes()
+                .chunks(2)
+                .map(|pair| String::from_utf8_lossy(pair).into_owned())
+                .collect::<Vec<_>>()
+                .join(":");
+        }
+    }
+    env
 }
 
 fn ml_integer(config: Config) -> Config {
@@ -217,6 +243,7 @@ fn scenario(name: &'static str) -> Scenario {
         faults: Vec::new(),
         config: same,
         env: &[],
+        env_map: same_env,
         process_env: &[],
         timeout: None,
         expect: Expect::Token,
@@ -411,6 +438,7 @@ pub fn all() -> Vec<Scenario> {
     ];
     all.extend(cloud_shell());
     all.extend(azure_ml());
+    all.extend(service_fabric());
     all
 }
 
@@ -551,6 +579,65 @@ fn azure_ml() -> Vec<Scenario> {
     all
 }
 
+// ---------------------------------------------------------------------------------------------
+// Service Fabric (PROTOCOL.md §6): https with the certificate pinned by SHA-1 thumbprint, the
+// `Secret` header, the standard policy (never a 404 retry), no user-assigned identities.
+// ---------------------------------------------------------------------------------------------
+
+fn service_fabric() -> Vec<Scenario> {
+    use Class::{Configuration, Failed};
+    use Identity::{ClientId, ObjectId, ResourceId};
+    let sf = |name| scenario(name).on(Source::ServiceFabric);
+    let mut all = vec![
+        // The emulator's self-signed certificate, accepted by its thumbprint alone.
+        sf("service_fabric_pinned_self_signed_certificate"),
+        sf("service_fabric_bare_resource_scope").scope(ARM),
+        Scenario {
+            env_map: colon_lower_thumbprint,
+            ..sf("service_fabric_thumbprint_as_tools_print_it")
+        },
+        sf("service_fabric_client_id_is_configuration")
+            .identity(ClientId(USER_CLIENT_ID))
+            .error(Configuration, None, 0),
+        sf("service_fabric_object_id_is_configuration")
+            .identity(ObjectId(USER_OBJECT_ID))
+            .error(Configuration, None, 0),
+        sf("service_fabric_resource_id_is_configuration")
+            .identity(ResourceId(USER_RESOURCE_ID))
+            .error(Configuration, None, 0),
+        // Another certificate's thumbprint: the handshake is refused, no request is answered.
+        sf("service_fabric_wrong_thumbprint_refused")
+            .env(&[(
+                "IDENTITY_SERVER_THUMBPRINT",
+                "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33",
+            )])
+            .error(Failed, None, 0),
+        sf("service_fabric_malformed_thumbprint_is_configuration")
+            .env(&[("IDENTITY_SERVER_THUMBPRINT", "0123456789abcdef")])
+            .error(Configuration, None, 0),
+        sf("service_fabric_http_endpoint_is_configuration")
+            .env(&[(
+                "IDENTITY_ENDPOINT",
+                "http://127.0.0.1:9/metadata/identity/oauth2/token",
+            )])
+            .error(Configuration, None, 0),
+        sf("service_fabric_wrong_secret")
+            .env(&[("IDENTITY_HEADER", WRONG_SECRET)])
+            .error(Failed, Some(401), 1),
+        // Both error shapes: `{"error":{"code","message"}}` and a string `error`.
+        sf("service_fabric_error_object_shape")
+            .fault(Fault::status(400).body(
+                r#"{"error":{"code":"ArgumentNullOrEmpty","message":"Value cannot be null or empty."}}"#,
+            ))
+            .error(Failed, Some(400), 1),
+        sf("service_fabric_error_string_shape")
+            .fault(Fault::status(400).body(r#"{"error":"invalid_request"}"#))
+            .error(Failed, Some(400), 1),
+    ];
+    all.extend(standard_policy!("service_fabric", Source::ServiceFabric));
+    all
+}
+
 /// Checks an outcome against the scenario; `Err` describes the mismatch.
 pub fn check(scenario: &Scenario, outcome: &Outcome, requests: usize) -> Result<(), String> {
     let name = scenario.name;
@@ -617,6 +704,7 @@ pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result
         env.retain(|(n, _)| n != name);
         env.push((name.to_string(), value.to_string()));
     }
+    let env = (scenario.env_map)(env);
     let call = Call {
         env,
         identity: scenario.identity.clone(),
@@ -636,7 +724,8 @@ pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result
 /// body and `api-version` first in the query; Cloud Shell a POST with no query and the form body
 /// `resource=<R>`. The headers are exactly `Host`, an azmi `User-Agent`, and per source
 /// `Metadata: true` (IMDS, App Service, Cloud Shell), `X-IDENTITY-HEADER` (App Service, the
-/// configured IDENTITY_HEADER), `secret` (Azure ML, the configured MSI_SECRET), and
+/// configured IDENTITY_HEADER), `secret` (Azure ML, the configured MSI_SECRET; Service Fabric,
+/// over https with its api-version, the configured IDENTITY_HEADER), and
 /// `Content-Type`/`Content-Length` of the form (Cloud Shell) — no proxy or encoding headers.
 /// Azure ML's `clientid` is the requested client ID, else DEFAULT_IDENTITY_CLIENT_ID, else absent.
 fn check_wire(
@@ -666,7 +755,7 @@ fn check_wire(
             "GET",
             vec!["host", "metadata", "user-agent", "x-identity-header"],
         ),
-        Source::AzureMl => ("GET", vec!["host", "secret", "user-agent"]),
+        Source::AzureMl | Source::ServiceFabric => ("GET", vec!["host", "secret", "user-agent"]),
         _ => ("GET", vec!["host", "metadata", "user-agent"]),
     };
     expected.sort_unstable();
@@ -731,6 +820,16 @@ fn check_wire(
         (
             source == Source::AzureMl && request.header("secret") != var("MSI_SECRET"),
             "secret is not MSI_SECRET".to_string(),
+        ),
+        (
+            source == Source::ServiceFabric && request.header("secret") != var("IDENTITY_HEADER"),
+            "Secret is not IDENTITY_HEADER".to_string(),
+        ),
+        (
+            source == Source::ServiceFabric
+                && (request.scheme != "https"
+                    || param("api-version") != Some("2019-07-01-preview")),
+            format!("{} with query {:?}", request.scheme, request.query),
         ),
         (
             source == Source::AzureMl && param("clientid") != ml_client_id,

@@ -57,6 +57,7 @@ mod clock;
 mod credential;
 mod driver;
 mod env;
+mod tls;
 
 pub use clock::{Clock, FastForwardClock, SleepFuture, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};

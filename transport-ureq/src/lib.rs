@@ -37,6 +37,7 @@ mod clock;
 mod credential;
 mod driver;
 mod env;
+mod tls;
 
 pub use clock::{Clock, FastForwardClock, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};

@@ -32,12 +32,13 @@ fn token_json_for_each_source_and_identity() {
     let emu = emulator();
     let system_only: &[&[&str]] = &[&[]];
     let both: &[&[&str]] = &[&[], &["--client-id", CLIENT_ID]];
-    // Cloud Shell has no user-assigned identities: the token is the signed-in user's.
+    // Cloud Shell and Service Fabric have no user-assigned identities.
     for (source, name, identities) in [
         (Source::Imds, "imds", both),
         (Source::AppService, "app_service", both),
         (Source::CloudShell, "cloud_shell", system_only),
         (Source::AzureMl, "azure_ml", both),
+        (Source::ServiceFabric, "service_fabric", system_only),
     ] {
         for extra in identities {
             let mut args = vec!["token", "--scope", SCOPE];
@@ -112,6 +113,11 @@ fn detect_names_source_and_variables_without_network() {
     for (source, name, variables) in [
         (Source::CloudShell, "cloud_shell", "MSI_ENDPOINT"),
         (Source::AzureMl, "azure_ml", "MSI_ENDPOINT, MSI_SECRET"),
+        (
+            Source::ServiceFabric,
+            "service_fabric",
+            "IDENTITY_ENDPOINT, IDENTITY_HEADER, IDENTITY_SERVER_THUMBPRINT",
+        ),
     ] {
         let out = azmi(&emu.env(source), &["detect"]);
         let text = String::from_utf8_lossy(&out.stdout);
@@ -127,8 +133,8 @@ fn detect_names_source_and_variables_without_network() {
         );
         assert!(!text.contains("not supported"), "{text}");
         assert!(
-            !text.contains(emu.msi_secret()),
-            "the MSI secret is a secret: {text}"
+            !text.contains(emu.msi_secret()) && !text.contains(emu.identity_header()),
+            "secrets stay secret: {text}"
         );
     }
     assert!(emu.requests().is_empty(), "detect sends nothing");
