@@ -143,7 +143,7 @@ pub struct Scenario {
     pub config: fn(Config) -> Config,
     /// Variables added to (or replacing) the emulator's in the call's environment snapshot.
     pub env: &'static [(&'static str, &'static str)],
-    /// Rewrites the environment snapshot after [`Scenario::env`], for values that depend on the
+    /// Rewrites the environment snapshot after the `env` field is applied, for values that depend on the
     /// running emulator (such as its certificate's thumbprint).
     pub env_map: fn(Env) -> Env,
     /// Variables set in the *process* environment of a child test process (proxy variables
