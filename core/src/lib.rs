@@ -8,8 +8,8 @@
 //! actions; an SDK author can execute them with any HTTP client.
 //!
 //! The wire protocol it implements is specified in the repository's `docs/PROTOCOL.md` (cited as `PROTOCOL.md §N` throughout); this version acquires tokens
-//! from **IMDS**, **App Service**, **Cloud Shell**, **Azure ML** and **Service Fabric**, and
-//! detects (and names, with a configuration error) Azure Arc.
+//! from all six managed identity sources: **IMDS**, **App Service**, **Azure Arc**, **Cloud
+//! Shell**, **Service Fabric** and **Azure ML**.
 //!
 //! ## The pieces
 //!
@@ -101,6 +101,7 @@ pub mod cloud_shell;
 pub mod env;
 pub mod error;
 pub mod error_body;
+pub mod file;
 pub mod flow;
 pub mod hints;
 pub mod identity;
@@ -120,6 +121,7 @@ mod url;
 pub use cache::{CacheEntry, CacheKey, Freshness};
 pub use env::EnvSnapshot;
 pub use error::{Error, ErrorKind};
+pub use file::FileFailure;
 pub use flow::{Action, FlowState, TokenFlow};
 pub use hints::{ProxyPolicy, TlsPolicy, TransportHints};
 pub use identity::Identity;

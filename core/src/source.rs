@@ -60,8 +60,11 @@ impl Source {
         }
     }
 
-    /// Whether this version of azmi can acquire tokens from the source.
+    /// Whether this version of azmi can acquire tokens from the source: every source it
+    /// detects, since Azure Arc, Cloud Shell, Service Fabric and Azure ML joined IMDS and App
+    /// Service.
     pub fn is_supported(self) -> bool {
+        // Every source: the check stays for callers that list what a version supports.
         matches!(
             self,
             Source::Imds
@@ -69,6 +72,7 @@ impl Source {
                 | Source::CloudShell
                 | Source::AzureMl
                 | Source::ServiceFabric
+                | Source::Arc
         )
     }
 }
@@ -236,7 +240,8 @@ impl Detection {
             return Ok(Detection {
                 source: Source::Arc,
                 endpoint: Endpoint::Arc {
-                    url: url.to_string(),
+                    url: checked_endpoint(env::IDENTITY_ENDPOINT, url)
+                        .map_err(|e| e.with_source(Source::Arc))?,
                 },
                 variables: vec![env::IDENTITY_ENDPOINT, env::IMDS_ENDPOINT],
             });

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Microsoft's own client must accept azmi-emulator.
 #
-# Sources: IMDS, App Service, Cloud Shell, Azure ML and Service Fabric.
+# Sources: IMDS, App Service, Cloud Shell, Azure ML, Service Fabric and Azure Arc. For Arc, the
+# namespace also has its own mounts: a tmpfs over /var/opt holds /var/opt/azcmagent/tokens, where
+# the Python client looks for the agent's key files, and the emulator writes them there; nothing
+# outside the namespace sees it.
 #
 # Builds the emulator, installs azure-identity 1.27.0 (msal 1.39.0) into a throw-away venv,
 # confirms from the installed source that the client honours AZURE_POD_IDENTITY_AUTHORITY_HOST
@@ -21,7 +24,7 @@ UA_CLIENT="11111111-2222-3333-4444-555555555555"
 UA_OBJECT="66666666-7777-8888-9999-000000000000"
 UA_RESOURCE="/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/compat/providers/Microsoft.ManagedIdentity/userAssignedIdentities/compat"
 UNKNOWN_CLIENT="99999999-0000-0000-0000-000000000000"
-SOURCES=(imds app-service cloud-shell azure-ml service-fabric)
+SOURCES=(imds app-service cloud-shell azure-ml service-fabric arc)
 
 # --------------------------------------------------------------------------------------------
 # Inside the namespace: bring up loopback, prove nothing else exists, run the checks.
@@ -46,10 +49,20 @@ inside() {
     trap 'if [[ -n "${emu_pid:-}" ]]; then kill "$emu_pid" 2>/dev/null || true; fi' EXIT
     trap 'exit 143' TERM INT
 
+    # The agent's token directory, private to this mount namespace.
+    if [[ -d /var/opt ]]; then
+        mount -t tmpfs tmpfs /var/opt
+    else
+        mount -t tmpfs tmpfs /var
+    fi
+    mkdir -p /var/opt/azcmagent/tokens
+
     local source failures=0
     for source in "${SOURCES[@]}"; do
         local out="$work/emulator-$source.out"
-        "$bin" --source "$source" \
+        local extra=()
+        if [[ "$source" == arc ]]; then extra=(--arc-key-dir /var/opt/azcmagent/tokens); fi
+        "$bin" --source "$source" "${extra[@]}" \
             --user-assigned "client_id=$UA_CLIENT,object_id=$UA_OBJECT,resource_id=$UA_RESOURCE" \
             >"$out" 2>"$work/emulator-$source.err" &
         emu_pid=$!
@@ -102,12 +115,12 @@ fi
 started=$SECONDS
 
 unshare_cmd=()
-if timeout 10 unshare --net true 2>/dev/null; then
-    unshare_cmd=(unshare --net)
-elif timeout 10 unshare --net --map-root-user true 2>/dev/null; then
-    unshare_cmd=(unshare --net --map-root-user)
+if timeout 10 unshare --net --mount true 2>/dev/null; then
+    unshare_cmd=(unshare --net --mount)
+elif timeout 10 unshare --net --mount --map-root-user true 2>/dev/null; then
+    unshare_cmd=(unshare --net --mount --map-root-user)
 else
-    echo "compat: cannot create a network namespace (unshare --net failed); refusing to run the client unisolated" >&2
+    echo "compat: cannot create network and mount namespaces (unshare --net --mount failed); refusing to run the client unisolated" >&2
     echo "compat: 0 passed, 1 failed"
     exit 1
 fi

@@ -22,6 +22,7 @@
 
 use std::fmt;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -122,6 +123,9 @@ pub struct Call {
     pub scope: &'static str,
     /// The per-attempt total timeout to set, when the scenario needs a short one.
     pub timeout: Option<Duration>,
+    /// The directory Azure Arc key files must be in: the emulator's key directory, passed as
+    /// the snapshot's host fact (never through a variable a production process reads).
+    pub arc_token_dir: Option<PathBuf>,
 }
 
 /// One end-to-end scenario.
@@ -439,6 +443,7 @@ pub fn all() -> Vec<Scenario> {
     all.extend(cloud_shell());
     all.extend(azure_ml());
     all.extend(service_fabric());
+    all.extend(arc());
     all
 }
 
@@ -638,6 +643,102 @@ fn service_fabric() -> Vec<Scenario> {
     all
 }
 
+// ---------------------------------------------------------------------------------------------
+// Azure Arc (PROTOCOL.md §4): a 401 challenge naming a key file in the agent's directory, the
+// key read under the core's constraints, the second leg with `Authorization: Basic <key>`, the
+// IMDS retry policy on both legs, and the user-assigned echo.
+// ---------------------------------------------------------------------------------------------
+
+fn arc() -> Vec<Scenario> {
+    use Class::{Configuration, Failed};
+    use Identity::{ClientId, ObjectId, ResourceId};
+    let arc = |name| scenario(name).on(Source::Arc).expect(Expect::Token, 2);
+    // Passes the first request (the challenge) through untouched, so the next fault hits leg 2.
+    let leg1 = || Fault::delay(Duration::ZERO);
+    vec![
+        arc("arc_system_assigned"),
+        arc("arc_bare_resource_scope").scope(ARM),
+        arc("arc_client_id").identity(ClientId(USER_CLIENT_ID)),
+        arc("arc_object_id").identity(ObjectId(USER_OBJECT_ID)),
+        arc("arc_resource_id").identity(ResourceId(USER_RESOURCE_ID)),
+        // An old agent ignores the selector and returns the system identity without an echo.
+        arc("arc_ignored_user_assigned_fails")
+            .identity(ClientId(USER_CLIENT_ID))
+            .config(|c| c.arc_ignores_user_assigned(true))
+            .error(Failed, Some(200), 2),
+        // A new agent answers 404 for an unknown identity: retried under the IMDS policy.
+        arc("arc_unknown_client_id")
+            .identity(ClientId(UNKNOWN_CLIENT_ID))
+            .error(Failed, Some(404), 7),
+        arc("arc_empty_client_id_is_configuration")
+            .identity(ClientId(""))
+            .error(Configuration, None, 0),
+        // Leg 1: retried statuses, a token without a challenge, bad challenges, redirects.
+        arc("arc_503_on_the_challenge_retried")
+            .fault(Fault::status(503))
+            .expect(Expect::Token, 3),
+        arc("arc_410_on_the_challenge_retried")
+            .fault(Fault::status(410).times(2))
+            .expect(Expect::Token, 4),
+        arc("arc_token_without_a_challenge_fails")
+            .fault(
+                Fault::status(200).body(
+                    r#"{"access_token":"x","expires_on":"1795691900","token_type":"Bearer"}"#,
+                ),
+            )
+            .error(Failed, Some(200), 1),
+        arc("arc_challenge_without_header_fails")
+            .fault(Fault::status(401))
+            .error(Failed, Some(401), 1),
+        arc("arc_challenge_of_another_scheme_fails")
+            .fault(Fault::status(401).header("WWW-Authenticate", "Bearer realm=/x/a.key"))
+            .error(Failed, Some(401), 1),
+        arc("arc_challenge_relative_path_fails")
+            .fault(Fault::status(401).header("WWW-Authenticate", "Basic realm=tokens/a.key"))
+            .error(Failed, Some(401), 1),
+        arc("arc_challenge_wrong_extension_fails")
+            .fault(Fault::status(401).header("WWW-Authenticate", "Basic realm=/etc/hostname"))
+            .error(Failed, Some(401), 1),
+        arc("arc_challenge_outside_the_directory_fails")
+            .fault(Fault::status(401).header(
+                "WWW-Authenticate",
+                "Basic realm=/var/opt/azcmagent/tokens/../../../../etc/secret.key",
+            ))
+            .error(Failed, None, 1),
+        arc("arc_redirect_not_followed")
+            .fault(Fault::redirect(307))
+            .error(Failed, Some(307), 1),
+        // Leg 2: a second 401 ends the flow (no loop), retried statuses, broken bodies.
+        arc("arc_second_401_fails")
+            .fault(leg1())
+            .fault(Fault::status(401))
+            .error(Failed, Some(401), 2),
+        arc("arc_500_on_the_key_retried")
+            .fault(leg1())
+            .fault(Fault::status(500))
+            .expect(Expect::Token, 3),
+        arc("arc_reset_on_the_key_retried")
+            .fault(leg1())
+            .fault(Fault::reset())
+            .expect(Expect::Token, 3),
+        arc("arc_malformed_json_fails")
+            .fault(leg1())
+            .fault(Fault::malformed_json())
+            .error(Failed, Some(200), 2),
+        arc("arc_oversized_body")
+            .fault(leg1())
+            .fault(Fault::oversized(2 * 1024 * 1024))
+            .error(Failed, None, 2),
+        arc("arc_501_not_retried")
+            .fault(Fault::status(501))
+            .error(Failed, Some(501), 1),
+        Scenario {
+            process_env: DEAD_PROXIES,
+            ..arc("arc_dead_proxy_ignored")
+        },
+    ]
+}
+
 /// Checks an outcome against the scenario; `Err` describes the mismatch.
 pub fn check(scenario: &Scenario, outcome: &Outcome, requests: usize) -> Result<(), String> {
     let name = scenario.name;
@@ -710,6 +811,7 @@ pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result
         identity: scenario.identity.clone(),
         scope: scenario.scope,
         timeout: scenario.timeout,
+        arc_token_dir: Some(emulator.arc_key_dir().to_path_buf()),
     };
     let outcome = client(&call);
     let requests = emulator.requests();
@@ -756,6 +858,11 @@ fn check_wire(
             vec!["host", "metadata", "user-agent", "x-identity-header"],
         ),
         Source::AzureMl | Source::ServiceFabric => ("GET", vec!["host", "secret", "user-agent"]),
+        // The second leg adds the key (checked below).
+        Source::Arc if request.header("authorization").is_some() => (
+            "GET",
+            vec!["authorization", "host", "metadata", "user-agent"],
+        ),
         _ => ("GET", vec!["host", "metadata", "user-agent"]),
     };
     expected.sort_unstable();
@@ -820,6 +927,21 @@ fn check_wire(
         (
             source == Source::AzureMl && request.header("secret") != var("MSI_SECRET"),
             "secret is not MSI_SECRET".to_string(),
+        ),
+        (
+            source == Source::Arc
+                && (param("api-version") != Some("2020-06-01")
+                    || request.header("authorization").is_some_and(|a| {
+                        // `Basic ` and the emulator's key, raw: 64 hex digits, not base64.
+                        a.strip_prefix("Basic ").is_none_or(|key| {
+                            key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit())
+                        })
+                    })),
+            format!(
+                "Arc query {:?} or Authorization {:?}",
+                request.query,
+                request.header("authorization").map(|a| a.len())
+            ),
         ),
         (
             source == Source::ServiceFabric && request.header("secret") != var("IDENTITY_HEADER"),

@@ -147,6 +147,23 @@ impl Driver {
                     Err(failure) => flow.handle_failure(self.clock().now(), failure),
                 },
                 Action::Sleep(duration) => self.clock().sleep(duration).await,
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    // File I/O blocks: off the runtime's worker threads.
+                    let read = tokio::task::spawn_blocking(move || {
+                        azmi_file_read::read(&path, limit, &must_be_in)
+                    })
+                    .await;
+                    let contents = read.unwrap_or_else(|e| {
+                        Err(azmi_core::FileFailure::Other(format!(
+                            "the file read did not finish: {e}"
+                        )))
+                    });
+                    flow.handle_file(self.clock().now(), contents);
+                }
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
                 // is newer than the driver; end the flow rather than spin. The action is not

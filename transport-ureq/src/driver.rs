@@ -75,6 +75,14 @@ impl Driver {
                     Err(failure) => flow.handle_failure(self.clock.now(), failure),
                 },
                 Action::Sleep(duration) => self.clock.sleep(duration),
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    let contents = azmi_file_read::read(&path, limit, &must_be_in);
+                    flow.handle_file(self.clock.now(), contents);
+                }
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
                 // is newer than the driver; end the flow rather than spin.

@@ -118,6 +118,7 @@ fn detect_names_source_and_variables_without_network() {
             "service_fabric",
             "IDENTITY_ENDPOINT, IDENTITY_HEADER, IDENTITY_SERVER_THUMBPRINT",
         ),
+        (Source::Arc, "arc", "IDENTITY_ENDPOINT, IMDS_ENDPOINT"),
     ] {
         let out = azmi(&emu.env(source), &["detect"]);
         let text = String::from_utf8_lossy(&out.stdout);
@@ -138,6 +139,24 @@ fn detect_names_source_and_variables_without_network() {
         );
     }
     assert!(emu.requests().is_empty(), "detect sends nothing");
+}
+
+#[test]
+fn arc_key_files_outside_the_agent_directory_are_refused() {
+    // The emulator writes its key files to a temporary directory, not the agent's token
+    // directory this process trusts: `azmi` refuses to read them, and sends no second leg.
+    let emu = emulator();
+    let out = azmi(&emu.env(Source::Arc), &["token", "--scope", SCOPE]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("Azure Arc's key file"), "{stderr}");
+    let why = if std::path::Path::new("/var/opt/azcmagent/tokens").is_dir() {
+        "not in the expected directory"
+    } else {
+        "the directory it must be in does not exist"
+    };
+    assert!(stderr.contains(why), "{stderr}");
+    assert_eq!(emu.requests().len(), 1, "only the challenge: {stderr}");
 }
 
 #[test]

@@ -17,7 +17,14 @@ pub(crate) fn options_and_env(call: &Call) -> (ManagedIdentityOptions, EnvSnapsh
     if let Some(timeout) = call.timeout {
         options = options.with_timeout(timeout);
     }
-    (options, EnvSnapshot::from_pairs(call.env.clone()))
+    let arc_token_dir = call
+        .arc_token_dir
+        .as_ref()
+        .map(|dir| dir.to_string_lossy().into_owned());
+    (
+        options,
+        EnvSnapshot::from_pairs(call.env.clone()).with_arc_token_dir(arc_token_dir),
+    )
 }
 
 /// A transport's result as the scenario list sees it.
