@@ -3,8 +3,12 @@
 //! One list, so the blocking and the async transport are held to exactly the same behaviour:
 //! each [`Scenario`] says how to configure the emulator (identities, scripted faults), what the
 //! client asks for, and what must come out — a token or an error of a given class and status —
-//! and how many requests the emulator must have seen. Every request is also checked on the wire:
-//! exactly the protocol's method, headers and no body. The list knows nothing of azmi's own
+//! and how many requests the emulator must have seen. Every request is also checked on the wire
+//! in its source's shape: exactly the protocol's method, query, headers and body (a GET without
+//! one; Cloud Shell's POST with its form). The list covers all six sources: each identity kind a
+//! source supports and the configuration error for those it does not, its expiry shapes, its
+//! retry table, bad bodies, faults, dead proxies and redirects; Service Fabric's pinned
+//! certificate; Azure Arc's challenge, key file and echo. The list knows nothing of azmi's own
 //! types (the emulator must not depend on the code it tests); a transport's test maps its result
 //! to an [`Outcome`] and calls [`run_all`].
 //!
