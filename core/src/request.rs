@@ -31,6 +31,20 @@ impl RequestTemplate {
         })
     }
 
+    /// A POST of `url` with a form body (`Content-Type: application/x-www-form-urlencoded`),
+    /// already encoded by the caller. The message of an invalid URL names `what`.
+    pub(crate) fn post_form(
+        url: &str,
+        form: String,
+        hints: TransportHints,
+        what: &str,
+    ) -> Result<Self, String> {
+        let mut template = Self::get(url, hints, what)?;
+        template.method = Method::POST;
+        template.body = form.into_bytes();
+        Ok(template.header("content-type", "application/x-www-form-urlencoded"))
+    }
+
     /// Adds a header with a fixed value.
     pub(crate) fn header(mut self, name: &'static str, value: &'static str) -> Self {
         self.headers.push((

@@ -74,6 +74,14 @@ impl Driver {
                     Err(failure) => flow.handle_failure(self.clock.now(), failure),
                 },
                 Action::Sleep(duration) => self.clock.sleep(duration),
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    let contents = azmi_file_read::read(&path, limit, &must_be_in);
+                    flow.handle_file(self.clock.now(), contents);
+                }
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
                 // is newer than the driver; end the flow rather than spin. The action is not
@@ -90,15 +98,15 @@ impl Driver {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportFailure> {
         let hints = TransportHints::of(&request);
-        if let TlsPolicy::PinnedSha1(_) = hints.tls {
-            // Certificate pinning needs a custom rustls verifier that ureq's TLS config cannot
-            // take; until the Service Fabric source lands, nothing in the core asks for it.
-            return Err(TransportFailure::Tls(
-                "certificate pinning (Service Fabric) is not available in azmi-ureq".into(),
-            ));
-        }
-        let agent = match hints.proxy {
-            ProxyPolicy::Never => &self.direct,
+        // A pinned request gets an agent of its own (PROTOCOL.md §6: no proxy, the pin instead
+        // of chain validation); Service Fabric tokens are cached, so it is rarely built.
+        let pinned;
+        let agent = match (hints.tls, hints.proxy) {
+            (TlsPolicy::PinnedSha1(thumbprint), _) => {
+                pinned = crate::tls::pinned_agent(config(None), thumbprint)?;
+                &pinned
+            }
+            (_, ProxyPolicy::Never) => &self.direct,
             _ => self
                 .proxied
                 .get_or_init(|| agent(ureq::Proxy::try_from_env())),
@@ -138,6 +146,11 @@ fn send(
 /// An agent that never follows redirects (a 3xx is returned to the core as a response), never
 /// turns statuses into errors, and uses `proxy` (none for managed identity endpoints).
 fn agent(proxy: Option<ureq::Proxy>) -> Agent {
+    config(proxy).into()
+}
+
+/// The configuration of [`agent`], also used by pinned agents.
+fn config(proxy: Option<ureq::Proxy>) -> ureq::config::Config {
     Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -149,7 +162,6 @@ fn agent(proxy: Option<ureq::Proxy>) -> Agent {
         .accept_encoding(AutoHeaderValue::None)
         .user_agent(AutoHeaderValue::None)
         .build()
-        .into()
 }
 
 /// Maps a ureq error to what the core needs to know. ureq's messages carry no headers, so no

@@ -41,6 +41,7 @@ mod clock;
 mod credential;
 mod driver;
 mod env;
+mod tls;
 mod token_credential;
 
 pub use cache::TokenCache;
