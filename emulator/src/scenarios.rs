@@ -832,7 +832,7 @@ fn arc() -> Vec<Scenario> {
             .fault(Fault::status(401).header("WWW-Authenticate", "Basic realm=/etc/hostname"))
             .error(Failed, Some(401), 1),
         // Escaping the directory by `..` (refused here because the target does not exist; the
-        // escape itself, by `..` and by a link, is in azmi-file-read's tests).
+        // escape itself, by `..` and by a link, is in azmi-support's `file` tests).
         arc("arc_challenge_escaping_by_dotdot_fails")
             .fault(Fault::status(401).header(
                 "WWW-Authenticate",

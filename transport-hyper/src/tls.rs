@@ -1,5 +1,5 @@
 //! Service Fabric's pinned TLS (PROTOCOL.md §6) for hyper: a client whose rustls configuration
-//! is `azmi_tls_pin::client_config` (the verifier both transports share), https only.
+//! is `azmi_support::tls_pin::client_config` (the verifier both transports share), https only.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ pub(crate) fn pinned_client(
     thumbprint: [u8; 20],
     connect_timeout: Duration,
 ) -> Result<HyperClient, TransportFailure> {
-    let tls = azmi_tls_pin::client_config(thumbprint).map_err(TransportFailure::Tls)?;
+    let tls = azmi_support::tls_pin::client_config(thumbprint).map_err(TransportFailure::Tls)?;
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(std::sync::Arc::unwrap_or_clone(tls))
         .https_only()

@@ -79,7 +79,7 @@ impl Driver {
                     limit,
                     must_be_in,
                 } => {
-                    let contents = azmi_file_read::read(&path, limit, &must_be_in);
+                    let contents = azmi_support::file::read(&path, limit, &must_be_in);
                     flow.handle_file(self.clock.now(), contents);
                 }
                 Action::Done(result) => return result,

@@ -2,7 +2,7 @@
 //!
 //! ureq's own TLS configuration takes root certificates but no custom verifier, so a pinned
 //! request runs on an agent whose connector chain is TCP plus this rustls layer, built from
-//! `azmi_tls_pin::client_config` (the verifier both transports share). The chain has no proxy
+//! `azmi_support::tls_pin::client_config` (the verifier both transports share). The chain has no proxy
 //! connector and no other TLS layer, so nothing configured elsewhere can route around the pin.
 
 use std::fmt;
@@ -26,7 +26,7 @@ pub(crate) fn pinned_agent(
     config: Config,
     thumbprint: [u8; 20],
 ) -> Result<Agent, TransportFailure> {
-    let tls = azmi_tls_pin::client_config(thumbprint).map_err(TransportFailure::Tls)?;
+    let tls = azmi_support::tls_pin::client_config(thumbprint).map_err(TransportFailure::Tls)?;
     Ok(Agent::with_parts(
         config,
         TcpConnector::default().chain(PinnedTls { config: tls }),

@@ -1,8 +1,8 @@
-//! # azmi-tls-pin: Service Fabric's certificate pin, once, for both azmi transports
+//! Service Fabric's certificate pin, once, for both azmi transports.
 //!
 //! Service Fabric's token endpoint presents a certificate that no public CA signed; clients
 //! accept it if and only if the SHA-1 of the leaf certificate equals
-//! `IDENTITY_SERVER_THUMBPRINT` (PROTOCOL.md §6). This crate is the rustls side of that rule: a
+//! `IDENTITY_SERVER_THUMBPRINT` (PROTOCOL.md §6). This module is the rustls side of that rule: a
 //! [`ServerCertVerifier`] that **replaces** chain and hostname validation with the pin (the
 //! comparison itself, constant time, is [`azmi_core::service_fabric::thumbprint_matches`]),
 //! while handshake signatures are still verified with the crypto provider's algorithms, so only
@@ -13,11 +13,9 @@
 //! `azmi-ureq` and `azmi-hyper` both build their pinned connections from [`client_config`].
 //!
 //! ```
-//! let config = azmi_tls_pin::client_config([0x5a; 20]).unwrap();
+//! let config = azmi_support::tls_pin::client_config([0x5a; 20]).unwrap();
 //! assert!(config.alpn_protocols.is_empty());
 //! ```
-
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;

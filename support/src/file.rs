@@ -1,6 +1,6 @@
-//! # azmi-file-read: the core's `ReadFile` action, executed once for both transports
+//! The core's `ReadFile` action, executed once for both transports.
 //!
-//! [`azmi_core::Action::ReadFile`] states its constraints; this crate enforces them with the
+//! [`azmi_core::Action::ReadFile`] states its constraints; this module enforces them with the
 //! standard library, without knowing why they exist (for Azure Arc's key file, PROTOCOL.md §4
 //! rule 4): resolve the path (links and `..`), require its directory to be the expected one
 //! (also resolved), require a regular file no larger than the limit — checked before reading —
@@ -9,17 +9,15 @@
 //!
 //! ```
 //! # fn main() -> std::io::Result<()> {
-//! let dir = std::env::temp_dir().join(format!("azmi-file-read-doc-{}", std::process::id()));
+//! let dir = std::env::temp_dir().join(format!("azmi-support-file-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir)?;
 //! let key = dir.join("a.key");
 //! std::fs::write(&key, "0123abcd")?;
-//! let got = azmi_file_read::read(&key.to_string_lossy(), 4096, &dir.to_string_lossy());
+//! let got = azmi_support::file::read(&key.to_string_lossy(), 4096, &dir.to_string_lossy());
 //! assert_eq!(got.as_deref(), Ok(&b"0123abcd"[..]));
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(()) }
 //! ```
-
-#![forbid(unsafe_code)]
 
 use std::fs::{self, File};
 use std::io::{self, Read};
