@@ -40,13 +40,14 @@ mod cache;
 mod clock;
 mod credential;
 mod driver;
-mod env;
 mod tls;
 mod token_credential;
 
+/// The process environment snapshot and the jitter seed the core asks for (`azmi-support`'s,
+/// shared by both transports).
+pub use azmi_support::env::{jitter_seed, process_env};
 pub use cache::TokenCache;
 pub use clock::{Clock, FastForwardClock, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
 pub use driver::Driver;
-pub use env::{jitter_seed, process_env};
 pub use token_credential::TokenCredential;
