@@ -4,7 +4,7 @@
 //! depend on each other. The few pieces both transports need beyond the core — I/O the core's
 //! actions ask for, and TLS configurations the core's hints describe — are written once here:
 //!
-//! * [`env`] — the process environment snapshot and the jitter seed the core asks for.
+//! * [`env`](mod@env) — the process environment snapshot and the jitter seed the core asks for.
 //! * [`time`] — the wall clock as the cache's hit path reads it (coarse, cheap).
 //! * [`file`](mod@file) — the constrained file read of the core's `ReadFile` action (Azure Arc's key file).
 //! * [`tls_pin`] — the rustls verifier for Service Fabric's pinned certificate thumbprint.
