@@ -119,6 +119,7 @@ pub mod arc;
 pub mod builder;
 pub mod cache;
 mod classify;
+pub mod entra;
 pub mod env;
 pub mod error;
 pub mod error_body;

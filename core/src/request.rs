@@ -31,6 +31,29 @@ impl RequestTemplate {
         })
     }
 
+    /// A POST of a form body to `url` (PROTOCOL.md §8–§10). The message of an invalid URL names
+    /// `what`.
+    pub(crate) fn post_form(
+        url: &str,
+        body: String,
+        hints: TransportHints,
+        what: &str,
+    ) -> Result<Self, String> {
+        Ok(RequestTemplate {
+            method: Method::POST,
+            uri: parse_uri(url, what)?,
+            headers: vec![
+                (USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE)),
+                (
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                ),
+            ],
+            body: body.into_bytes(),
+            hints,
+        })
+    }
+
     /// Adds a header with a fixed value.
     pub(crate) fn header(mut self, name: &'static str, value: &'static str) -> Self {
         self.headers.push((
