@@ -1,0 +1,127 @@
+//! How an Entra credential authenticates each token request: a client secret, a fresh
+//! certificate assertion per request (PROTOCOL.md §10), or the federated token file, read again
+//! once the last read is 10 minutes old (§8). One implementation for both transports.
+
+use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use azmi_core::entra::assertion::Unsigned;
+use azmi_core::entra::{CertificateConfig, ClientAuth, EntraApp, FederatedToken, federated};
+use azmi_core::time::OffsetDateTime;
+use azmi_core::{Error, Secret};
+use ring::rand::SecureRandom;
+
+use crate::certificate::{self, ClientCertificate};
+
+/// What proves the app's identity.
+#[derive(Debug)]
+pub struct ClientAuthSource {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Secret(Secret),
+    Certificate {
+        certificate: Arc<ClientCertificate>,
+        send_chain: bool,
+    },
+    Federated {
+        path: String,
+        held: Mutex<FederatedToken>,
+    },
+}
+
+impl ClientAuthSource {
+    /// A client secret.
+    pub fn secret(secret: Secret) -> Self {
+        ClientAuthSource {
+            kind: Kind::Secret(secret),
+        }
+    }
+
+    /// A loaded certificate.
+    pub fn certificate(certificate: Arc<ClientCertificate>, send_chain: bool) -> Self {
+        ClientAuthSource {
+            kind: Kind::Certificate {
+                certificate,
+                send_chain,
+            },
+        }
+    }
+
+    /// Reads and loads the configured certificate file now, so a bad file is reported at
+    /// construction (a configuration error naming the file).
+    pub fn load_certificate(config: &CertificateConfig) -> Result<Self, Error> {
+        let app = &config.app;
+        let content = read_capped(&config.path, certificate::MAX_FILE_BYTES)
+            .and_then(|bytes| {
+                ClientCertificate::load(&bytes, config.password.as_ref().map(Secret::expose))
+            })
+            .map_err(|m| app.config_error(format!("certificate file {}: {m}", config.path)))?;
+        Ok(Self::certificate(Arc::new(content), config.send_chain))
+    }
+
+    /// The federated token file at `path`, read on first use.
+    pub fn federated(path: impl Into<String>) -> Self {
+        ClientAuthSource {
+            kind: Kind::Federated {
+                path: path.into(),
+                held: Mutex::new(FederatedToken::default()),
+            },
+        }
+    }
+
+    /// The authentication of one request at `now`: the secret; a new signed assertion; or the
+    /// federated token, read from its file when the last read is 10 minutes old. A file that
+    /// cannot be read or holds no token is *failed*, naming the file.
+    pub fn auth(&self, app: &EntraApp, now: OffsetDateTime) -> Result<ClientAuth, Error> {
+        match &self.kind {
+            Kind::Secret(secret) => Ok(ClientAuth::Secret(secret.clone())),
+            Kind::Certificate {
+                certificate,
+                send_chain,
+            } => {
+                let mut random = [0u8; 16];
+                ring::rand::SystemRandom::new()
+                    .fill(&mut random)
+                    .map_err(|_| app.failed_error("no randomness for the assertion's jti"))?;
+                let unsigned = Unsigned::new(
+                    &certificate.header(*send_chain),
+                    app.token_url(),
+                    app.client_id(),
+                    now,
+                    u128::from_le_bytes(random),
+                );
+                let signature = certificate
+                    .sign(unsigned.signing_input())
+                    .map_err(|m| app.failed_error(m))?;
+                Ok(ClientAuth::Assertion(unsigned.sign(&signature)))
+            }
+            Kind::Federated { path, held } => {
+                let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(token) = held.current(now) {
+                    return Ok(ClientAuth::Assertion(token));
+                }
+                read_capped(path, federated::MAX_FILE_BYTES)
+                    .and_then(|bytes| held.store(&bytes, now))
+                    .map(ClientAuth::Assertion)
+                    .map_err(|m| app.failed_error(format!("federated token file {path}: {m}")))
+            }
+        }
+    }
+}
+
+/// Reads at most `limit + 1` bytes of `path` (so an oversized file is seen as such without
+/// reading it all); the message names the I/O problem, never content.
+pub fn read_capped(path: &str, limit: usize) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot be opened ({e})"))?;
+    let mut content = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut content)
+        .map_err(|e| format!("cannot be read ({e})"))?;
+    if content.len() > limit {
+        return Err(format!("is larger than {limit} bytes"));
+    }
+    Ok(content)
+}
