@@ -125,3 +125,64 @@ pub fn read_capped(path: &str, limit: usize) -> Result<Vec<u8>, String> {
     }
     Ok(content)
 }
+
+/// The four Entra credentials, by how they find their configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialKind {
+    /// Tenant, client ID and secret from the options.
+    ClientSecret,
+    /// Tenant, client ID and certificate file from the options.
+    ClientCertificate,
+    /// The environment (PROTOCOL.md §9).
+    Environment,
+    /// The options, else the environment (PROTOCOL.md §8).
+    WorkloadIdentity,
+}
+
+/// Resolves a credential's configuration (loading a certificate file now): the app and how it
+/// authenticates. Every transport assembles its credentials through this.
+pub fn resolve(
+    kind: CredentialKind,
+    env: &azmi_core::EnvSnapshot,
+    options: &azmi_core::entra::EntraOptions,
+) -> Result<(EntraApp, ClientAuthSource), Error> {
+    use azmi_core::entra::{EnvironmentConfig, WorkloadIdentityConfig, config};
+    match kind {
+        CredentialKind::ClientSecret => {
+            let (app, secret) = config::client_secret(env, options)?;
+            Ok((app, ClientAuthSource::secret(secret)))
+        }
+        CredentialKind::ClientCertificate => {
+            let c = CertificateConfig::from_options(env, options)?;
+            let auth = ClientAuthSource::load_certificate(&c)?;
+            Ok((c.app, auth))
+        }
+        CredentialKind::Environment => match EnvironmentConfig::select(env, options)? {
+            EnvironmentConfig::Secret { app, secret } => {
+                Ok((app, ClientAuthSource::secret(secret)))
+            }
+            EnvironmentConfig::Certificate(c) => {
+                let auth = ClientAuthSource::load_certificate(&c)?;
+                Ok((c.app, auth))
+            }
+        },
+        CredentialKind::WorkloadIdentity => {
+            let c = WorkloadIdentityConfig::resolve(env, options)?;
+            Ok((c.app, ClientAuthSource::federated(c.token_file)))
+        }
+    }
+}
+
+/// The trusted roots of an Entra credential's driver: `None` for the WebPKI roots alone, else
+/// the WebPKI roots plus the options' extra PEM roots (a configuration error if unreadable).
+pub fn roots(
+    app: &EntraApp,
+    options: &azmi_core::entra::EntraOptions,
+) -> Result<Option<Vec<rustls_pki_types::CertificateDer<'static>>>, Error> {
+    options
+        .extra_root_certificates
+        .as_deref()
+        .map(|pem| crate::tls_roots::with_extra_roots(pem).map_err(|m| app.config_error(m)))
+        .transpose()
+}

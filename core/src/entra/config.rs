@@ -233,9 +233,9 @@ impl CertificateConfig {
     }
 }
 
-/// What the environment selects for `EnvironmentCredential` (PROTOCOL.md §9).
+/// What the environment selects for `EnvironmentCredential` (PROTOCOL.md §9). Exhaustive on
+/// purpose: a new kind must be handled by every transport.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub enum EnvironmentConfig {
     /// `AZURE_CLIENT_SECRET`.
     Secret {
