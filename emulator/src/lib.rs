@@ -201,6 +201,7 @@ impl Emulator {
             http_base: format!("http://{addr}"),
             https_base: format!("https://{service_fabric_addr}"),
             thumbprint: tls.thumbprint,
+            tls_root_pem: tls.pem,
         });
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -255,6 +256,32 @@ impl Emulator {
                 Err(io::Error::other("the emulator thread ended before serving"))
             }
         }
+    }
+
+    /// The PEM of the HTTPS listener's self-signed certificate: the test root a client adds to
+    /// its trusted roots to reach [`Emulator::entra_authority`].
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let emu = azmi_emulator::Emulator::start(azmi_emulator::Config::default())?;
+    /// assert!(emu.tls_root_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_root_pem(&self) -> &str {
+        &self.state.tls_root_pem
+    }
+
+    /// The https authority (`AZURE_AUTHORITY_HOST`) at which the emulator serves Entra's
+    /// `/{tenant}/oauth2/v2.0/token`; clients must trust [`Emulator::tls_root_pem`].
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let emu = azmi_emulator::Emulator::start(azmi_emulator::Config::default())?;
+    /// assert!(emu.entra_authority().starts_with("https://127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
+    pub fn entra_authority(&self) -> &str {
+        &self.state.https_base
     }
 
     /// The plain-HTTP listener's address.
