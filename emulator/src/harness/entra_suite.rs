@@ -190,6 +190,19 @@ fn federated_token(marker: &str, exp_from_now: i64, iss: &str, aud: &str) -> Str
 const OIDC_ISSUER: &str = "https://oidc.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/";
 const EXCHANGE: &str = "api://AzureADTokenExchange";
 
+/// Builds a credential that must build.
+fn built<H: EntraHarness>(
+    h: &H,
+    kind: Kind,
+    env: EnvSnapshot,
+    options: EntraOptions,
+) -> H::Credential {
+    match h.build(kind, env, options) {
+        Ok(credential) => credential,
+        Err(e) => panic!("{kind:?} did not build: {e}"),
+    }
+}
+
 fn expect_token(result: Result<AccessToken, Error>, what: &str) -> AccessToken {
     match result {
         Ok(token) => token,
@@ -213,13 +226,12 @@ fn expect_error<T>(result: Result<T, Error>, kind: ErrorKind, part: &str, what: 
 
 fn client_secret<H: EntraHarness>(h: &H) {
     let w = World::new();
-    let c = h
-        .build(
-            Kind::ClientSecret,
-            EnvSnapshot::new(),
-            w.options().with_client_secret(SECRET),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::ClientSecret,
+        EnvSnapshot::new(),
+        w.options().with_client_secret(SECRET),
+    );
     let token = expect_token(h.get_token(&c, SCOPE), "client secret");
     assert!(!token.secret().is_empty());
     // The form of PROTOCOL.md §9, over https, once; the second call is a cache hit.
@@ -239,13 +251,12 @@ fn client_secret<H: EntraHarness>(h: &H) {
 
 fn wrong_secret_is_failed<H: EntraHarness>(h: &H) {
     let w = World::new();
-    let c = h
-        .build(
-            Kind::ClientSecret,
-            EnvSnapshot::new(),
-            w.options().with_client_secret("SENTINEL-wrong"),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::ClientSecret,
+        EnvSnapshot::new(),
+        w.options().with_client_secret("SENTINEL-wrong"),
+    );
     let e = expect_error(
         h.get_token(&c, SCOPE),
         ErrorKind::Failed,
@@ -261,9 +272,7 @@ fn unknown_client_is_failed<H: EntraHarness>(h: &H) {
         .options()
         .with_client_id("99999999-2222-3333-4444-555555555555")
         .with_client_secret(SECRET);
-    let c = h
-        .build(Kind::ClientSecret, EnvSnapshot::new(), options)
-        .expect("built");
+    let c = built(h, Kind::ClientSecret, EnvSnapshot::new(), options);
     expect_error(
         h.get_token(&c, SCOPE),
         ErrorKind::Failed,
@@ -276,9 +285,7 @@ fn without_the_test_root_tls_fails<H: EntraHarness>(h: &H) {
     let w = World::new();
     let mut options = w.options().with_client_secret(SECRET);
     options.extra_root_certificates = None;
-    let c = h
-        .build(Kind::ClientSecret, EnvSnapshot::new(), options)
-        .expect("built");
+    let c = built(h, Kind::ClientSecret, EnvSnapshot::new(), options);
     expect_error(
         h.get_token(&c, SCOPE),
         ErrorKind::Failed,
@@ -292,13 +299,12 @@ fn certificate_pem_pkcs8_and_pkcs1<H: EntraHarness>(h: &H) {
     let w = World::new();
     for (name, key_pem) in [("pkcs8.pem", KEY_A), ("pkcs1.pem", KEY_A_PKCS1)] {
         let path = w.write(name, format!("{}{key_pem}", w.cert_a.pem()).as_bytes());
-        let c = h
-            .build(
-                Kind::ClientCertificate,
-                EnvSnapshot::new(),
-                w.options().with_certificate_path(path, None),
-            )
-            .expect("built");
+        let c = built(
+            h,
+            Kind::ClientCertificate,
+            EnvSnapshot::new(),
+            w.options().with_certificate_path(path, None),
+        );
         expect_token(h.get_token(&c, SCOPE), name);
     }
     // The assertion of PROTOCOL.md §10, checked on the wire.
@@ -334,13 +340,12 @@ fn certificate_wrong_key<H: EntraHarness>(h: &H) {
     let w = World::new();
     // An unregistered certificate with its own key: Entra refuses it.
     let path = w.write("b.pem", format!("{}{KEY_B}", w.cert_b.pem()).as_bytes());
-    let c = h
-        .build(
-            Kind::ClientCertificate,
-            EnvSnapshot::new(),
-            w.options().with_certificate_path(path, None),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::ClientCertificate,
+        EnvSnapshot::new(),
+        w.options().with_certificate_path(path, None),
+    );
     expect_error(
         h.get_token(&c, SCOPE),
         ErrorKind::Failed,
@@ -372,9 +377,7 @@ fn certificate_pkcs12<H: EntraHarness>(h: &H) {
     let options = w
         .options()
         .with_certificate_path(path.clone(), Some(PFX_PASSWORD.to_owned()));
-    let c = h
-        .build(Kind::ClientCertificate, EnvSnapshot::new(), options)
-        .expect("built");
+    let c = built(h, Kind::ClientCertificate, EnvSnapshot::new(), options);
     expect_token(h.get_token(&c, SCOPE), "PKCS#12");
     let options = w
         .options()
@@ -389,13 +392,12 @@ fn expired_certificate_still_signs<H: EntraHarness>(h: &H) {
         "expired.pem",
         format!("{}{KEY_A}", w.cert_a_expired.pem()).as_bytes(),
     );
-    let c = h
-        .build(
-            Kind::ClientCertificate,
-            EnvSnapshot::new(),
-            w.options().with_certificate_path(path, None),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::ClientCertificate,
+        EnvSnapshot::new(),
+        w.options().with_certificate_path(path, None),
+    );
     expect_token(h.get_token(&c, SCOPE), "expired certificate");
 }
 
@@ -413,7 +415,7 @@ fn environment_certificate_sends_the_chain_when_asked<H: EntraHarness>(h: &H) {
         ]);
         let mut options = w.options();
         (options.tenant_id, options.client_id) = (None, None);
-        let c = h.build(Kind::Environment, env, options).expect("built");
+        let c = built(h, Kind::Environment, env, options);
         expect_token(h.get_token(&c, SCOPE), "environment certificate");
         let (header, _) = w.assertion(n);
         match send {
@@ -431,13 +433,12 @@ fn environment_certificate_sends_the_chain_when_asked<H: EntraHarness>(h: &H) {
 
 fn environment_secret_and_missing_variables<H: EntraHarness>(h: &H) {
     let w = World::new();
-    let c = h
-        .build(
-            Kind::Environment,
-            w.env(&[("AZURE_CLIENT_SECRET", SECRET)]),
-            w.options(),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::Environment,
+        w.env(&[("AZURE_CLIENT_SECRET", SECRET)]),
+        w.options(),
+    );
     expect_token(h.get_token(&c, SCOPE), "environment secret");
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
@@ -472,26 +473,24 @@ fn retries_429_and_5xx<H: EntraHarness>(h: &H) {
     w.emu
         .push_fault(Fault::status(429).retry_after_secs(2).source(Source::Entra));
     w.emu.push_fault(Fault::status(503).source(Source::Entra));
-    let c = h
-        .build(
-            Kind::ClientSecret,
-            EnvSnapshot::new(),
-            w.options().with_client_secret(SECRET),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::ClientSecret,
+        EnvSnapshot::new(),
+        w.options().with_client_secret(SECRET),
+    );
     expect_token(h.get_token(&c, SCOPE), "after retries");
     assert_eq!(w.entra_requests(), 3);
     // Four 500s: the standard policy's three retries are used up, and the status is failed.
     let w = World::new();
     w.emu
         .push_fault(Fault::status(500).source(Source::Entra).times(4));
-    let c = h
-        .build(
-            Kind::ClientSecret,
-            EnvSnapshot::new(),
-            w.options().with_client_secret(SECRET),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::ClientSecret,
+        EnvSnapshot::new(),
+        w.options().with_client_secret(SECRET),
+    );
     let e = expect_error(
         h.get_token(&c, SCOPE),
         ErrorKind::Failed,
@@ -508,13 +507,12 @@ fn workload_identity_rereads_the_file_after_ten_minutes<H: EntraHarness>(h: &H) 
         "token",
         federated_token("first", 3600, OIDC_ISSUER, EXCHANGE).as_bytes(),
     );
-    let c = h
-        .build(
-            Kind::WorkloadIdentity,
-            w.env(&[("AZURE_FEDERATED_TOKEN_FILE", &file)]),
-            w.options(),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::WorkloadIdentity,
+        w.env(&[("AZURE_FEDERATED_TOKEN_FILE", &file)]),
+        w.options(),
+    );
     let scopes = [
         "https://vault.azure.net/.default",
         "https://storage.azure.com/.default",
@@ -563,23 +561,21 @@ fn workload_identity_errors<H: EntraHarness>(h: &H) {
     ];
     for (name, content, kind, part) in cases {
         let file = w.write(name, content.as_bytes());
-        let c = h
-            .build(
-                Kind::WorkloadIdentity,
-                w.env(&[("AZURE_FEDERATED_TOKEN_FILE", &file)]),
-                w.options(),
-            )
-            .expect("built");
+        let c = built(
+            h,
+            Kind::WorkloadIdentity,
+            w.env(&[("AZURE_FEDERATED_TOKEN_FILE", &file)]),
+            w.options(),
+        );
         expect_error(h.get_token(&c, SCOPE), *kind, part, name);
     }
     let missing = path_string(&w.dir.path().join("absent"));
-    let c = h
-        .build(
-            Kind::WorkloadIdentity,
-            w.env(&[("AZURE_FEDERATED_TOKEN_FILE", &missing)]),
-            w.options(),
-        )
-        .expect("built");
+    let c = built(
+        h,
+        Kind::WorkloadIdentity,
+        w.env(&[("AZURE_FEDERATED_TOKEN_FILE", &missing)]),
+        w.options(),
+    );
     expect_error(
         h.get_token(&c, SCOPE),
         ErrorKind::Failed,
