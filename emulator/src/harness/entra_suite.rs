@@ -174,9 +174,15 @@ fn path_string(path: &Path) -> String {
     path.to_str().expect("a UTF-8 temporary path").to_owned()
 }
 
-/// A federated (workload identity) token from another issuer: JWT-shaped, unsigned as far as
-/// the emulator can tell, `marker` in its `jti` so a test can tell which file content was sent.
-fn federated_token(marker: &str, exp_from_now: i64, iss: &str, aud: &str) -> String {
+/// A federated (workload identity) token from issuer `iss` for audience `aud`: JWT-shaped,
+/// unsigned as far as the emulator can tell, `marker` in its `jti` so a test can tell which file
+/// content was sent, expiring `exp_from_now` seconds from now.
+///
+/// ```
+/// use azmi_emulator::harness::entra_suite::{EXCHANGE, OIDC_ISSUER, federated_token};
+/// assert_eq!(federated_token("m", 600, OIDC_ISSUER, EXCHANGE).split('.').count(), 3);
+/// ```
+pub fn federated_token(marker: &str, exp_from_now: i64, iss: &str, aud: &str) -> String {
     let now = crate::token::now_unix() as i64;
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": "k"});
     let claims = json!({"iss": iss, "sub": "system:serviceaccount:default:app", "aud": aud, "jti": marker, "iat": now, "nbf": now, "exp": now + exp_from_now});
@@ -187,8 +193,11 @@ fn federated_token(marker: &str, exp_from_now: i64, iss: &str, aud: &str) -> Str
     )
 }
 
-const OIDC_ISSUER: &str = "https://oidc.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/";
-const EXCHANGE: &str = "api://AzureADTokenExchange";
+/// An AKS OIDC issuer.
+pub const OIDC_ISSUER: &str =
+    "https://oidc.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/";
+/// The audience of federated tokens.
+pub const EXCHANGE: &str = "api://AzureADTokenExchange";
 
 /// Builds a credential that must build.
 fn built<H: EntraHarness>(
