@@ -1,9 +1,65 @@
-//! Azure Arc's key-file challenge (PROTOCOL.md §4): the parts of it that need no I/O.
+//! Azure Arc (PROTOCOL.md §4): the token request, the key-file challenge and the
+//! user-assigned echo — the parts that need no I/O. The flow asks the transport to read the key
+//! file with [`Action::ReadFile`](crate::Action::ReadFile).
 
 use std::fmt;
 
+use crate::hints::TransportHints;
+use crate::identity::Identity;
+use crate::request::RequestTemplate;
+use crate::source::Source;
+use crate::token::IdentityEcho;
+use crate::url;
+
 /// The largest key file accepted, in bytes.
 pub const KEY_FILE_LIMIT: usize = 4096;
+
+/// The api-version azmi sends to the Azure Arc agent.
+pub const API_VERSION: &str = "2020-06-01";
+
+/// Both legs' request: `GET $IDENTITY_ENDPOINT?api-version=2020-06-01&resource=<R>[&client_id|object_id|msi_res_id=<ID>]`
+/// with `Metadata: true`; the second leg adds `Authorization: Basic <key>`.
+pub(crate) fn token_request(
+    endpoint: &str,
+    resource: &str,
+    identity: &Identity,
+    hints: TransportHints,
+) -> Result<RequestTemplate, String> {
+    let mut query = vec![("api-version", API_VERSION), ("resource", resource)];
+    query.extend(identity.query_parameter(Source::Arc)?);
+    Ok(RequestTemplate::get(
+        &url::with_query(endpoint, &query),
+        hints,
+        "IDENTITY_ENDPOINT",
+    )?
+    .header("metadata", "true"))
+}
+
+/// Whether a token answer confirms the requested user-assigned identity (PROTOCOL.md §4 rule
+/// 7): the field of the requested kind echoes its value, ignoring ASCII case. Old agents ignore
+/// the selector and return the system identity, without an echo. System-assigned needs none.
+///
+/// ```
+/// use azmi_core::Identity;
+/// use azmi_core::arc::confirms;
+/// use azmi_core::token::IdentityEcho;
+/// let echo = IdentityEcho { client_id: Some("ABC-1".into()), ..IdentityEcho::default() };
+/// assert!(confirms(&Identity::ClientId("abc-1".into()), &echo));
+/// assert!(!confirms(&Identity::ObjectId("abc-1".into()), &echo));
+/// assert!(confirms(&Identity::SystemAssigned, &IdentityEcho::default()));
+/// ```
+pub fn confirms(identity: &Identity, echo: &IdentityEcho) -> bool {
+    let echoed = match identity {
+        Identity::ClientId(_) => &echo.client_id,
+        Identity::ObjectId(_) => &echo.object_id,
+        Identity::ResourceId(_) => &echo.resource_id,
+        _ => return true,
+    };
+    match (identity.value(), echoed) {
+        (Some(wanted), Some(got)) => wanted.eq_ignore_ascii_case(got),
+        _ => false,
+    }
+}
 
 /// Why a `WWW-Authenticate` challenge or the key it points to was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -107,6 +107,30 @@ pub fn arc_agent_paths(os: Os, program_files: Option<&str>) -> Vec<String> {
     }
 }
 
+/// Where the Azure Arc agent writes its challenge key files on `os` (PROTOCOL.md §4 rule 4):
+/// Linux `/var/opt/azcmagent/tokens`, Windows `%ProgramData%\AzureConnectedMachineAgent\Tokens`
+/// (`None` when `ProgramData` is unset), other systems `None` (there is no agent for them).
+///
+/// ```
+/// use azmi_core::env::{arc_token_dir, Os};
+/// assert_eq!(arc_token_dir(Os::Linux, None).as_deref(), Some("/var/opt/azcmagent/tokens"));
+/// assert_eq!(arc_token_dir(Os::Windows, Some(r"C:\ProgramData")).as_deref(), Some(r"C:\ProgramData\AzureConnectedMachineAgent\Tokens"));
+/// assert_eq!(arc_token_dir(Os::Windows, None), None);
+/// assert_eq!(arc_token_dir(Os::Other, None), None);
+/// ```
+pub fn arc_token_dir(os: Os, program_data: Option<&str>) -> Option<String> {
+    match os {
+        Os::Linux => Some("/var/opt/azcmagent/tokens".to_string()),
+        Os::Windows => program_data.filter(|p| !p.is_empty()).map(|p| {
+            format!(
+                "{}\\AzureConnectedMachineAgent\\Tokens",
+                p.trim_end_matches('\\')
+            )
+        }),
+        Os::Other => None,
+    }
+}
+
 /// A snapshot of the environment variables and host facts the core needs.
 ///
 /// An empty variable counts as unset (PROTOCOL.md §1.3).
@@ -117,10 +141,21 @@ pub fn arc_agent_paths(os: Os, program_files: Option<&str>) -> Vec<String> {
 /// assert_eq!(env.get("IDENTITY_ENDPOINT"), Some("http://127.0.0.1:41601/msi/token"));
 /// assert_eq!(env.get("MSI_ENDPOINT"), None);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EnvSnapshot {
     vars: BTreeMap<String, String>,
     arc_agent_installed: bool,
+    arc_token_dir: Option<String>,
+}
+
+impl Default for EnvSnapshot {
+    fn default() -> Self {
+        EnvSnapshot {
+            vars: BTreeMap::new(),
+            arc_agent_installed: false,
+            arc_token_dir: arc_token_dir(Os::current(), None),
+        }
+    }
 }
 
 impl Os {
@@ -143,7 +178,8 @@ impl Os {
 
 impl EnvSnapshot {
     /// Captures a snapshot through the caller's I/O: `lookup` reads one environment variable
-    /// (asked for each name in [`VARIABLES`], and `ProgramFiles` on Windows), `is_file` tells
+    /// (asked for each name in [`VARIABLES`], and `ProgramFiles` and `ProgramData` for the
+    /// Azure Arc agent's paths), `is_file` tells
     /// whether a path is a regular file (asked for the Azure Arc agent's paths). The core itself
     /// reads nothing; a transport passes its environment lookup and a filesystem check.
     ///
@@ -167,7 +203,10 @@ impl EnvSnapshot {
         let arc_installed = arc_agent_paths(Os::current(), program_files.as_deref())
             .iter()
             .any(|path| is_file(path));
-        EnvSnapshot::from_pairs(pairs).with_arc_agent_installed(arc_installed)
+        let token_dir = arc_token_dir(Os::current(), lookup("ProgramData").as_deref());
+        let mut env = EnvSnapshot::from_pairs(pairs).with_arc_agent_installed(arc_installed);
+        env.arc_token_dir = token_dir;
+        env
     }
 
     /// An empty environment: detection selects IMDS at its default address.
@@ -211,6 +250,24 @@ impl EnvSnapshot {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Sets the directory the Azure Arc agent's key files must be in (see [`arc_token_dir`]),
+    /// or `None` where there is none. Tests point it at a temporary directory.
+    ///
+    /// ```
+    /// use azmi_core::EnvSnapshot;
+    /// let env = EnvSnapshot::new().with_arc_token_dir(Some("/tmp/arc-keys".to_string()));
+    /// assert_eq!(env.arc_token_dir(), Some("/tmp/arc-keys"));
+    /// ```
+    pub fn with_arc_token_dir(mut self, dir: Option<String>) -> Self {
+        self.arc_token_dir = dir;
+        self
+    }
+
+    /// The directory the Azure Arc agent's key files must be in, when this host has one.
+    pub fn arc_token_dir(&self) -> Option<&str> {
+        self.arc_token_dir.as_deref()
+    }
+
     /// Whether the Azure Arc agent binary was found on this host.
     pub fn arc_agent_installed(&self) -> bool {
         self.arc_agent_installed
@@ -228,6 +285,7 @@ impl fmt::Debug for EnvSnapshot {
         f.debug_struct("EnvSnapshot")
             .field("set", &self.vars.keys().collect::<Vec<_>>())
             .field("arc_agent_installed", &self.arc_agent_installed)
+            .field("arc_token_dir", &self.arc_token_dir)
             .finish()
     }
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::arc;
 use crate::classify::{self, Context};
 use crate::error::Error;
+use crate::file::FileFailure;
 use crate::identity::Identity;
 use crate::request::RequestTemplate;
 use crate::retry::{RetryDecision, RetryPolicy, RetryState, Retryable, server_delay};
@@ -28,6 +30,19 @@ pub enum Action {
     Send(http::Request<Vec<u8>>),
     /// Sleep this long, then call [`TokenFlow::poll`] again.
     Sleep(Duration),
+    /// Read this file under the constraints stated here, then call [`TokenFlow::handle_file`]
+    /// with its contents or the [`FileFailure`]. Resolve `path` (links and `..`); its directory
+    /// must be `must_be_in`, also resolved; it must be a regular file of at most `limit` bytes,
+    /// checked before reading; read at most `limit + 1` bytes. (Azure Arc's key file,
+    /// PROTOCOL.md §4 rule 4.)
+    ReadFile {
+        /// The file, as the endpoint named it (already checked lexically by the core).
+        path: String,
+        /// The largest size accepted, in bytes.
+        limit: u64,
+        /// The directory the resolved file must be directly in.
+        must_be_in: String,
+    },
     /// The acquisition is over. Polling again returns the same result.
     Done(Result<AccessToken, Error>),
 }
@@ -46,6 +61,10 @@ pub enum FlowState {
     AwaitingResponse,
     /// Backing off before the next attempt.
     Sleeping,
+    /// A file read (Azure Arc's key) is next.
+    ReadFile,
+    /// A file read was handed to the driver; its outcome is awaited.
+    AwaitingFile,
     /// Finished; `poll` returns the result.
     Done,
 }
@@ -58,6 +77,15 @@ pub(crate) struct Probe {
     pub(crate) passed: Arc<AtomicBool>,
 }
 
+/// Azure Arc's challenge (PROTOCOL.md §4): where key files must be, and the key once read.
+#[derive(Debug)]
+pub(crate) struct ArcChallenge {
+    /// The agent's token directory on this host; `None` where there is none.
+    pub(crate) token_dir: Option<String>,
+    /// The key read from the file the 401 named; sent on the second leg.
+    pub(crate) key: Option<Secret>,
+}
+
 #[derive(Debug)]
 enum State {
     Probe,
@@ -65,6 +93,8 @@ enum State {
     Ready,
     Awaiting { t_req: OffsetDateTime },
     Sleeping { until: OffsetDateTime },
+    ReadFile { path: String, must_be_in: String },
+    AwaitingFile { path: String },
     Done(Result<AccessToken, Error>),
 }
 
@@ -81,6 +111,7 @@ pub struct TokenFlow {
     request: RequestTemplate,
     url: String,
     probe: Option<Probe>,
+    arc: Option<ArcChallenge>,
     retry: RetryState,
     attempts: u32,
     state: State,
@@ -111,6 +142,7 @@ impl TokenFlow {
             request,
             url,
             probe,
+            arc: None,
             retry: RetryState::new(policy, jitter_seed),
             attempts: 0,
             state,
@@ -121,6 +153,16 @@ impl TokenFlow {
     /// Records the secrets the requests carry, to be scrubbed from every error.
     pub(crate) fn with_secrets(mut self, secrets: Vec<Secret>) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// Makes the flow Azure Arc's two legs (PROTOCOL.md §4): a 401 challenge, the key file read,
+    /// then the request again with `Authorization: Basic <key>`.
+    pub(crate) fn with_arc_challenge(mut self, token_dir: Option<String>) -> Self {
+        self.arc = Some(ArcChallenge {
+            token_dir,
+            key: None,
+        });
         self
     }
 
@@ -137,6 +179,8 @@ impl TokenFlow {
             State::Ready => FlowState::Ready,
             State::Awaiting { .. } => FlowState::AwaitingResponse,
             State::Sleeping { .. } => FlowState::Sleeping,
+            State::ReadFile { .. } => FlowState::ReadFile,
+            State::AwaitingFile { .. } => FlowState::AwaitingFile,
             State::Done(_) => FlowState::Done,
         }
     }
@@ -165,8 +209,20 @@ impl TokenFlow {
                 Action::Sleep((*until - now).try_into().unwrap_or(Duration::ZERO))
             }
             State::Sleeping { .. } => self.send_attempt(now),
+            State::ReadFile { path, must_be_in } => {
+                let action = Action::ReadFile {
+                    path: path.clone(),
+                    limit: arc::KEY_FILE_LIMIT as u64,
+                    must_be_in: must_be_in.clone(),
+                };
+                self.state = State::AwaitingFile { path: path.clone() };
+                action
+            }
             State::AwaitingProbe | State::Awaiting { .. } => {
                 self.misuse("poll was called while a request was outstanding; feed its outcome to handle_response or handle_failure first")
+            }
+            State::AwaitingFile { .. } => {
+                self.misuse("poll was called while a file read was outstanding; feed its outcome to handle_file first")
             }
             State::Done(result) => Action::Done(result.clone()),
         }
@@ -238,6 +294,113 @@ impl TokenFlow {
         }
     }
 
+    /// Feeds the outcome of the last [`Action::ReadFile`]: the file's contents, or why the
+    /// transport could not read it under the action's constraints.
+    pub fn handle_file(&mut self, _now: OffsetDateTime, contents: Result<Vec<u8>, FileFailure>) {
+        let path = match &self.state {
+            State::AwaitingFile { path } => path.clone(),
+            State::Done(_) => return,
+            _ => {
+                let _ = self.misuse("handle_file was called with no file read outstanding");
+                return;
+            }
+        };
+        let key = contents
+            .map_err(|failure| failure.to_string())
+            .and_then(|bytes| {
+                arc::check_key(&bytes)
+                    .map(Secret::new)
+                    .map_err(|e| e.to_string())
+            });
+        match (key, self.arc.as_mut()) {
+            (Ok(key), Some(arc)) => {
+                // From now on the key is one of the secrets scrubbed from every error.
+                self.secrets.push(key.clone());
+                arc.key = Some(key);
+                self.state = State::Ready;
+            }
+            (Err(why), _) => {
+                let e = self.failed(format!("Azure Arc's key file {path} cannot be used: {why}"));
+                self.finish(Err(e));
+            }
+            (Ok(_), None) => {
+                let _ = self.misuse("handle_file was called on a flow that reads no file");
+            }
+        }
+    }
+
+    /// Azure Arc's answers that are not ordinary retries or errors (PROTOCOL.md §4): the
+    /// challenge, a second 401, a token without a challenge, and the user-assigned echo.
+    /// `None` when the ordinary handling applies.
+    fn on_arc_response(
+        &mut self,
+        t_req: OffsetDateTime,
+        status: u16,
+        response: &http::Response<Vec<u8>>,
+    ) -> Option<Result<AccessToken, Error>> {
+        let arc = self.arc.as_ref()?;
+        let has_key = arc.key.is_some();
+        if status == 401 && has_key {
+            return Some(Err(self
+                .failed(
+                    "Azure Arc refused the key from its own challenge (a second 401)".to_string(),
+                )
+                .with_status(status)));
+        }
+        if status == 401 {
+            let header = response
+                .headers()
+                .get(http::header::WWW_AUTHENTICATE)
+                .map(|v| v.as_bytes());
+            let path = match arc::parse_challenge(header) {
+                Ok(path) => path.to_string(),
+                Err(e) => return Some(Err(self.failed(e.to_string()).with_status(status))),
+            };
+            let Some(dir) = arc.token_dir.clone() else {
+                return Some(Err(self.failed(
+                    "this host has no Azure Arc token directory (Linux /var/opt/azcmagent/tokens, Windows %ProgramData%\\AzureConnectedMachineAgent\\Tokens), so the key file cannot be trusted".to_string(),
+                ).with_status(status)));
+            };
+            self.state = State::ReadFile {
+                path,
+                must_be_in: dir,
+            };
+            return None;
+        }
+        if !(200..300).contains(&status) {
+            return None;
+        }
+        if !has_key {
+            return Some(Err(self
+                .failed(format!(
+                    "Azure Arc did not challenge: it answered {status} without asking for its key file, so it is not the Arc agent"
+                ))
+                .with_status(status)));
+        }
+        Some(
+            parse_token_response(response.body(), t_req)
+                .map_err(|e| classify::parse_error(&self.context(), status, e))
+                .and_then(|parsed| {
+                    if arc::confirms(&self.identity, &parsed.echo) {
+                        Ok(parsed.token)
+                    } else {
+                        Err(self
+                            .failed(format!(
+                                "Azure Arc did not confirm the requested {}: its answer does not echo it (an agent that ignores user-assigned identities returns the system identity instead)",
+                                self.identity
+                            ))
+                            .with_status(status))
+                    }
+                }),
+        )
+    }
+
+    fn failed(&self, message: String) -> Error {
+        Error::failed(self.credential, message)
+            .with_source(self.source)
+            .with_url(self.url.clone())
+    }
+
     fn on_response(
         &mut self,
         t_req: OffsetDateTime,
@@ -245,6 +408,13 @@ impl TokenFlow {
         status: u16,
         response: http::Response<Vec<u8>>,
     ) {
+        if let Some(result) = self.on_arc_response(t_req, status, &response) {
+            self.finish(result);
+            return;
+        }
+        if matches!(self.state, State::ReadFile { .. }) {
+            return;
+        }
         if (200..300).contains(&status) {
             let result = parse_token_response(response.body(), t_req)
                 .map(|parsed| parsed.token)
@@ -266,22 +436,39 @@ impl TokenFlow {
                 // Only a delay the server sent is reported as one it asked for; a computed
                 // back-off that would overrun the budget simply ends the retries.
                 RetryDecision::OverBudget(wait) if server_delay.is_some() => {
-                    let e = classify::status_error(&self.context(), status, body)
-                        .with_retry_after(wait);
+                    let e = self.status_error(status, body).with_retry_after(wait);
                     return self.finish(Err(e));
                 }
                 RetryDecision::OverBudget(_) => {}
             }
         }
-        let e = classify::status_error(&self.context(), status, body);
+        let e = self.status_error(status, body);
         self.finish(Err(e));
+    }
+
+    /// The error for a final status. Secrets the body echoes (Azure ML answers a wrong secret
+    /// with `Invalid secret token header: <the secret it got>`) are scrubbed, like every other
+    /// text of an error, in [`TokenFlow::finish`].
+    fn status_error(&self, status: u16, body: &[u8]) -> Error {
+        classify::status_error(&self.context(), status, body)
     }
 
     fn send_attempt(&mut self, now: OffsetDateTime) -> Action {
         self.retry.on_attempt(now);
         self.attempts += 1;
         self.state = State::Awaiting { t_req: now };
-        Action::Send(self.request.build())
+        let mut request = self.request.build();
+        if let Some(key) = self.arc.as_ref().and_then(|arc| arc.key.as_ref()) {
+            // The key goes out untouched (PROTOCOL.md §4 rule 5); check_key admitted only
+            // printable ASCII, which is always a valid header value.
+            if let Ok(mut value) = http::HeaderValue::from_str(&format!("Basic {}", key.expose())) {
+                value.set_sensitive(true);
+                request
+                    .headers_mut()
+                    .insert(http::header::AUTHORIZATION, value);
+            }
+        }
+        Action::Send(request)
     }
 
     fn sleep(&mut self, now: OffsetDateTime, wait: Duration) {

@@ -8,8 +8,8 @@
 //! actions; an SDK author can execute them with any HTTP client.
 //!
 //! The wire protocol it implements is specified in the repository's `docs/PROTOCOL.md` (cited as `PROTOCOL.md §N` throughout); this version acquires tokens
-//! from **IMDS** and **App Service**, and detects (and names, with a configuration error) Azure
-//! Arc, Cloud Shell, Service Fabric and Azure ML.
+//! from all six managed identity sources: **IMDS**, **App Service**, **Azure Arc**, **Cloud
+//! Shell**, **Service Fabric** and **Azure ML**.
 //!
 //! ## In scope
 //!
@@ -116,13 +116,16 @@
 
 pub mod app_service;
 pub mod arc;
+pub mod azure_ml;
 pub mod builder;
 pub mod cache;
 mod classify;
+pub mod cloud_shell;
 pub mod entra;
 pub mod env;
 pub mod error;
 pub mod error_body;
+pub mod file;
 pub mod flow;
 pub mod hints;
 pub mod identity;
@@ -133,6 +136,7 @@ mod request;
 pub mod retry;
 pub mod scope;
 pub mod secret;
+pub mod service_fabric;
 pub mod source;
 pub mod token;
 pub mod transport;
@@ -141,6 +145,7 @@ mod url;
 pub use cache::{CacheEntry, Freshness};
 pub use env::EnvSnapshot;
 pub use error::{Error, ErrorKind};
+pub use file::FileFailure;
 pub use flow::{Action, FlowState, TokenFlow};
 pub use hints::{ProxyPolicy, TlsPolicy, TransportHints};
 pub use identity::Identity;

@@ -12,7 +12,7 @@ use crate::options::ManagedIdentityOptions;
 use crate::retry::RetryPolicy;
 use crate::scope;
 use crate::source::{Detection, Endpoint, Source};
-use crate::{app_service, imds};
+use crate::{app_service, arc, azure_ml, cloud_shell, imds, service_fabric};
 
 /// The name errors carry.
 pub const CREDENTIAL_NAME: &str = "ManagedIdentityCredential";
@@ -35,14 +35,16 @@ pub struct ManagedIdentity {
     options: ManagedIdentityOptions,
     /// Set by a flow whose probe got an answer; shared so the probe is never sent again.
     probe_passed: Arc<AtomicBool>,
+    /// The Azure Arc agent's key-file directory on this host (a host fact of the snapshot).
+    arc_token_dir: Option<String>,
 }
 
 impl ManagedIdentity {
     /// Detects the source in `env` and validates `options` against it.
     ///
     /// Errors (all [`ErrorKind::Configuration`](crate::ErrorKind::Configuration)): malformed
-    /// endpoint variables, an identity ID that is empty or not printable ASCII, a kind of ID the
-    /// source cannot honour, and a source this version does not support yet.
+    /// endpoint variables, an identity ID that is empty or not printable ASCII, and a kind of ID
+    /// the source cannot honour.
     pub fn new(env: &EnvSnapshot, options: ManagedIdentityOptions) -> Result<Self, Error> {
         let detection = Detection::detect(env)?;
         let source = detection.source();
@@ -53,21 +55,11 @@ impl ManagedIdentity {
             .identity
             .query_parameter(source)
             .map_err(config_error)?;
-        if !source.is_supported() {
-            // Detection by the installed Arc agent involves no variable: say so rather than
-            // printing an empty "(from )".
-            let why = match detection.variables() {
-                [] => "the Azure Arc agent installed on this host".to_string(),
-                variables => variables.join(", "),
-            };
-            return Err(config_error(format!(
-                "the environment selects {source} (from {why}), which this version of azmi does not support yet; supported sources: IMDS, App Service"
-            )));
-        }
         Ok(ManagedIdentity {
             detection,
             options,
             probe_passed: Arc::new(AtomicBool::new(false)),
+            arc_token_dir: env.arc_token_dir().map(str::to_string),
         })
     }
 
@@ -133,10 +125,52 @@ impl ManagedIdentity {
                     .map_err(config_error)?;
                 (request, RetryPolicy::Standard, None)
             }
-            _ => {
-                return Err(config_error(format!(
-                    "{source} is not supported by this version of azmi"
-                )));
+            Endpoint::ServiceFabric {
+                url,
+                header,
+                thumbprint,
+            } => {
+                // The standard policy never retries a 404, which Service Fabric advises against
+                // retrying (PROTOCOL.md §6).
+                let request =
+                    service_fabric::token_request(url, header, thumbprint, resource, hints)
+                        .map_err(config_error)?;
+                (request, RetryPolicy::Standard, None)
+            }
+            Endpoint::Arc { url } => {
+                let request =
+                    arc::token_request(url, resource, &o.identity, hints).map_err(config_error)?;
+                let flow = TokenFlow::new(
+                    CREDENTIAL_NAME,
+                    source,
+                    o.identity.clone(),
+                    request,
+                    RetryPolicy::Imds,
+                    None,
+                    jitter_seed,
+                );
+                return Ok(flow.with_arc_challenge(self.arc_token_dir.clone()));
+            }
+            Endpoint::CloudShell { url } => {
+                let request =
+                    cloud_shell::token_request(url, resource, hints).map_err(config_error)?;
+                (request, RetryPolicy::Standard, None)
+            }
+            Endpoint::AzureMl {
+                url,
+                secret,
+                default_client_id,
+            } => {
+                let request = azure_ml::token_request(
+                    url,
+                    secret,
+                    default_client_id.as_deref(),
+                    resource,
+                    &o.identity,
+                    hints,
+                )
+                .map_err(config_error)?;
+                (request, RetryPolicy::Standard, None)
             }
         };
         Ok(TokenFlow::new(

@@ -31,27 +31,18 @@ impl RequestTemplate {
         })
     }
 
-    /// A POST of a form body to `url` (PROTOCOL.md §8–§10). The message of an invalid URL names
-    /// `what`.
+    /// A POST of `url` with a form body (`Content-Type: application/x-www-form-urlencoded`),
+    /// already encoded by the caller. The message of an invalid URL names `what`.
     pub(crate) fn post_form(
         url: &str,
-        body: String,
+        form: String,
         hints: TransportHints,
         what: &str,
     ) -> Result<Self, String> {
-        Ok(RequestTemplate {
-            method: Method::POST,
-            uri: parse_uri(url, what)?,
-            headers: vec![
-                (USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE)),
-                (
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-www-form-urlencoded"),
-                ),
-            ],
-            body: body.into_bytes(),
-            hints,
-        })
+        let mut template = Self::get(url, hints, what)?;
+        template.method = Method::POST;
+        template.body = form.into_bytes();
+        Ok(template.header("content-type", "application/x-www-form-urlencoded"))
     }
 
     /// Adds a header with a fixed value.

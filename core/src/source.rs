@@ -65,9 +65,20 @@ impl Source {
         }
     }
 
-    /// Whether this version of azmi can acquire tokens from the source.
+    /// Whether this version of azmi can acquire tokens from the source: every source it
+    /// detects, since Azure Arc, Cloud Shell, Service Fabric and Azure ML joined IMDS and App
+    /// Service.
     pub fn is_supported(self) -> bool {
-        matches!(self, Source::Imds | Source::AppService)
+        // Every source: the check stays for callers that list what a version supports.
+        matches!(
+            self,
+            Source::Imds
+                | Source::AppService
+                | Source::CloudShell
+                | Source::AzureMl
+                | Source::ServiceFabric
+                | Source::Arc
+        )
     }
 }
 
@@ -187,11 +198,21 @@ impl Detection {
             return Ok(match env.get(env::IDENTITY_SERVER_THUMBPRINT) {
                 Some(thumbprint) => Detection {
                     source: Source::ServiceFabric,
-                    endpoint: Endpoint::ServiceFabric {
-                        url: checked_endpoint(env::IDENTITY_ENDPOINT, url)
-                            .map_err(|e| e.with_source(Source::ServiceFabric))?,
-                        header: Secret::new(header),
-                        thumbprint: thumbprint.to_string(),
+                    endpoint: {
+                        let sf_error = |m| {
+                            Error::configuration(CREDENTIAL, m).with_source(Source::ServiceFabric)
+                        };
+                        let url = checked_endpoint(env::IDENTITY_ENDPOINT, url)
+                            .map_err(|e| e.with_source(Source::ServiceFabric))?;
+                        crate::service_fabric::check_endpoint(env::IDENTITY_ENDPOINT, &url)
+                            .map_err(sf_error)?;
+                        crate::service_fabric::parse_thumbprint(thumbprint).map_err(sf_error)?;
+                        Endpoint::ServiceFabric {
+                            url,
+                            header: checked_header(env::IDENTITY_HEADER, header)
+                                .map_err(|e| e.with_source(Source::ServiceFabric))?,
+                            thumbprint: thumbprint.to_string(),
+                        }
                     },
                     variables: vec![
                         env::IDENTITY_ENDPOINT,
@@ -214,17 +235,22 @@ impl Detection {
         if let Some(url) = env.get(env::MSI_ENDPOINT) {
             return Ok(match env.get(env::MSI_SECRET) {
                 Some(secret) => {
+                    let ml_error = |e: Error| e.with_source(Source::AzureMl);
                     let mut variables = vec![env::MSI_ENDPOINT, env::MSI_SECRET];
-                    let default_client_id = env.get(env::DEFAULT_IDENTITY_CLIENT_ID).map(|id| {
-                        variables.push(env::DEFAULT_IDENTITY_CLIENT_ID);
-                        id.to_string()
-                    });
+                    let default_client_id = match env.get(env::DEFAULT_IDENTITY_CLIENT_ID) {
+                        Some(id) => {
+                            crate::azure_ml::check_default_client_id(id)
+                                .map_err(|m| ml_error(Error::configuration(CREDENTIAL, m)))?;
+                            variables.push(env::DEFAULT_IDENTITY_CLIENT_ID);
+                            Some(id.to_string())
+                        }
+                        None => None,
+                    };
                     Detection {
                         source: Source::AzureMl,
                         endpoint: Endpoint::AzureMl {
-                            url: checked_endpoint(env::MSI_ENDPOINT, url)
-                                .map_err(|e| e.with_source(Source::AzureMl))?,
-                            secret: Secret::new(secret),
+                            url: checked_endpoint(env::MSI_ENDPOINT, url).map_err(ml_error)?,
+                            secret: checked_header(env::MSI_SECRET, secret).map_err(ml_error)?,
                             default_client_id,
                         },
                         variables,

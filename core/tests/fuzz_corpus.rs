@@ -94,6 +94,8 @@ replay_tests! {
     expiry_date
     expiry_date_structured
     flow
+    thumbprint
+    thumbprint_structured
 }
 
 /// Every target has a test above, and every directory under `fuzz/corpus/` and
@@ -103,7 +105,7 @@ fn every_target_is_replayed() {
     let names: Vec<&str> = entries::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names.len(),
-        11,
+        13,
         "a target was added: add it to replay_tests!"
     );
     for dir in ["corpus", "regressions"] {

@@ -142,8 +142,18 @@ fn other_environment_secrets_never_show() {
         assert_clean("EnvSnapshot Debug", &format!("{env:?}"));
         let detection = Detection::detect(&env).unwrap();
         assert_clean("Detection Debug", &format!("{detection:?}"));
-        let e = ManagedIdentity::new(&env, ManagedIdentityOptions::default()).unwrap_err();
-        assert_error_clean("unsupported source", &e);
+        match ManagedIdentity::new(&env, ManagedIdentityOptions::default()) {
+            Ok(mi) => assert_clean("ManagedIdentity Debug", &format!("{mi:?}")),
+            Err(e) => assert_error_clean("unsupported source", &e),
+        }
+        // Neither source takes an object ID: the configuration error names no secret either.
+        let e = ManagedIdentity::new(
+            &env,
+            ManagedIdentityOptions::default()
+                .with_identity(azmi_core::Identity::ObjectId("o-1".into())),
+        )
+        .unwrap_err();
+        assert_error_clean("unsupported identity kind", &e);
     }
 }
 

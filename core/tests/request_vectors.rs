@@ -893,85 +893,134 @@ fn selector_support_per_source() {
     }
 }
 
-fn unsupported_envs() -> Vec<(Source, EnvSnapshot, &'static str)> {
-    vec![
-        (
-            Source::Arc,
-            EnvSnapshot::from_pairs([(IE, ARC_URL), (IMDS_EP, "http://x")]),
-            "Azure Arc",
-        ),
-        (
-            Source::Arc,
-            EnvSnapshot::new().with_arc_agent_installed(true),
-            "Azure Arc",
-        ),
-        (
-            Source::CloudShell,
-            EnvSnapshot::from_pairs([(ME, MSI_URL)]),
-            "Cloud Shell",
-        ),
-        (
-            Source::ServiceFabric,
-            EnvSnapshot::from_pairs([(IE, SF_URL), (IH, "h"), (TP, TP_VAL)]),
-            "Service Fabric",
-        ),
-        (
-            Source::AzureMl,
-            EnvSnapshot::from_pairs([(ME, MSI_URL), (MS, "s")]),
-            "Azure ML",
-        ),
-    ]
-}
+// ---------------------------------------------------------------------------------------------
+// Azure Arc (PROTOCOL.md §4): both legs
+// ---------------------------------------------------------------------------------------------
+
+const ARC_DIR: &str = "/tmp/arc-tokens";
+const ARC_KEY: &str = "SENTINEL-arc-key 0123456789abcdef";
 
 #[test]
-fn unsupported_sources_are_named_as_such() {
-    for (source, env, name) in unsupported_envs() {
-        let e = ManagedIdentity::new(&env, ManagedIdentityOptions::default())
-            .err()
-            .unwrap_or_else(|| panic!("{source:?} accepted"));
-        assert_eq!(e.kind(), ErrorKind::Configuration, "{source:?}");
-        assert_eq!(e.source(), Some(source));
-        assert!(e.message().contains(name), "{e}");
-        assert!(e.message().contains("does not support"), "{e}");
-        assert!(e.message().contains("IMDS, App Service"), "{e}");
-        let detection = Detection::detect(&env).unwrap();
-        for variable in detection.variables() {
-            assert!(e.message().contains(variable), "{e} should name {variable}");
+fn arc_two_legs_request_vectors() {
+    let query = "?api-version=2020-06-01&resource=https%3A%2F%2Fmanagement.azure.com";
+    let identities = [
+        (Identity::SystemAssigned, String::new()),
+        (
+            Identity::ClientId(CLIENT_ID.into()),
+            format!("&client_id={CLIENT_ID}"),
+        ),
+        (
+            Identity::ObjectId(OBJECT_ID.into()),
+            format!("&object_id={OBJECT_ID}"),
+        ),
+        (
+            Identity::ResourceId(RESOURCE_ID.into()),
+            format!("&msi_res_id={RESOURCE_ID_ENCODED}"),
+        ),
+    ];
+    let envs = [
+        (
+            EnvSnapshot::from_pairs([(IE, "http://127.0.0.1:9999/token"), (IMDS_EP, "http://x")]),
+            "http://127.0.0.1:9999/token",
+        ),
+        (EnvSnapshot::new().with_arc_agent_installed(true), ARC_URL),
+    ];
+    for (env, url) in envs {
+        for (identity, selector) in &identities {
+            let env = env.clone().with_arc_token_dir(Some(ARC_DIR.into()));
+            let options = ManagedIdentityOptions::default().with_identity(identity.clone());
+            let mi = ManagedIdentity::new(&env, options).unwrap();
+            assert_eq!(mi.source(), Source::Arc);
+            let what = format!("{url} {identity:?}");
+            let mut flow = mi.flow(&[SCOPE], 1).unwrap();
+
+            let leg1 = expect_send(flow.poll(t0()));
+            assert_eq!(
+                leg1.uri().to_string(),
+                format!("{url}{query}{selector}"),
+                "{what}"
+            );
+            assert_headers(
+                &leg1,
+                &[("user-agent", USER_AGENT_VALUE), ("metadata", "true")],
+                &what,
+            );
+            assert_eq!(TransportHints::of(&leg1).proxy, ProxyPolicy::Never);
+
+            flow.handle_response(
+                t0(),
+                resp(
+                    401,
+                    &[("www-authenticate", "Basic realm=/tmp/arc-tokens/5f0c.key")],
+                    b"",
+                ),
+            );
+            assert_eq!(flow.state(), FlowState::ReadFile, "{what}");
+            match flow.poll(t0()) {
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    assert_eq!(path, "/tmp/arc-tokens/5f0c.key");
+                    assert_eq!(limit, 4096);
+                    assert_eq!(must_be_in, ARC_DIR);
+                }
+                other => panic!("{what}: expected ReadFile, got {other:?}"),
+            }
+            assert_eq!(flow.state(), FlowState::AwaitingFile, "{what}");
+            flow.handle_file(t0(), Ok(ARC_KEY.as_bytes().to_vec()));
+            assert_eq!(flow.state(), FlowState::Ready, "{what}");
+
+            let leg2 = expect_send(flow.poll(t0()));
+            assert_eq!(leg2.uri(), leg1.uri(), "{what}");
+            let auth = &leg2.headers()["authorization"];
+            assert_eq!(
+                auth,
+                &format!("Basic {ARC_KEY}"),
+                "{what}: the raw key, untouched"
+            );
+            assert!(auth.is_sensitive(), "{what}");
+            assert!(!format!("{leg2:?}").contains("SENTINEL"), "{what}");
+            assert_eq!(leg2.headers().len(), 3, "{what}");
+            assert_eq!(flow.attempts(), 2, "{what}");
         }
-        assert!(!e.message().contains("()"), "{e}");
-        assert!(!e.message().contains("(from )"), "{e}");
-        let display = e.to_string();
-        assert!(
-            display.starts_with(&format!("ManagedIdentityCredential ({name}): ")),
-            "{display}"
-        );
     }
 }
 
 #[test]
-fn kinds_an_unsupported_source_cannot_honour_are_refused_first() {
-    // Cloud Shell and Service Fabric refuse every user-assigned kind; Azure ML all but client ID.
-    for (source, env, name) in unsupported_envs() {
-        for identity in [
-            Identity::ClientId("c-1".into()),
-            Identity::ObjectId("o-1".into()),
-            Identity::ResourceId("/r/1".into()),
-        ] {
-            let e = ManagedIdentity::new(
-                &env,
-                ManagedIdentityOptions::default().with_identity(identity.clone()),
-            )
+fn the_arc_token_directory_is_a_host_fact_with_a_platform_default() {
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            EnvSnapshot::new().arc_token_dir(),
+            Some("/var/opt/azcmagent/tokens")
+        );
+    }
+    let env = EnvSnapshot::capture(
+        |name| (name == "ProgramData").then(|| r"C:\ProgramData".to_string()),
+        |_| false,
+    );
+    assert_eq!(
+        env.arc_token_dir(),
+        azmi_core::env::arc_token_dir(azmi_core::env::Os::current(), Some(r"C:\ProgramData"))
+            .as_deref()
+    );
+    assert_eq!(
+        EnvSnapshot::new().with_arc_token_dir(None).arc_token_dir(),
+        None
+    );
+}
+
+#[test]
+fn arc_endpoint_variables_are_checked() {
+    for endpoint in ["not a url", "ftp://127.0.0.1:40342/x", "http://h/x#f"] {
+        let env = EnvSnapshot::from_pairs([(IE, endpoint), (IMDS_EP, "http://x")]);
+        let e = ManagedIdentity::new(&env, ManagedIdentityOptions::default())
             .err()
-            .unwrap();
-            assert_eq!(e.kind(), ErrorKind::Configuration);
-            assert!(e.message().contains(name), "{e}");
-            if identity.query_parameter(source).is_err() {
-                assert!(!e.message().contains("does not support yet"), "{e}");
-                assert!(e.message().contains(identity.kind_name()), "{e}");
-            } else {
-                assert!(e.message().contains("does not support yet"), "{e}");
-            }
-        }
+            .unwrap_or_else(|| panic!("{endpoint} accepted"));
+        assert_eq!(e.kind(), ErrorKind::Configuration, "{endpoint}");
+        assert_eq!(e.source(), Some(Source::Arc), "{endpoint}");
+        assert!(e.message().contains(IE), "{e}");
     }
 }
 

@@ -10,7 +10,8 @@ use azmi_core::token::{
     TokenParseError, parse_expires_on, parse_expiry_date, parse_token_response, refresh_time,
 };
 use azmi_core::{
-    ErrorKind, ManagedIdentityOptions, Source, TransportFailure, error_body::describe,
+    AccessToken, Action, EnvSnapshot, ErrorKind, FileFailure, Identity, ManagedIdentityOptions,
+    Source, TransportFailure, error_body::describe,
 };
 use common::*;
 use serde_json::json;
@@ -1248,4 +1249,655 @@ fn error_body_descriptions() {
     for (body, want) in cases {
         assert_eq!(describe(&body), want, "{}", String::from_utf8_lossy(&body));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per source: Cloud Shell (PROTOCOL.md §5), Azure ML (§7, §3.2) and Service Fabric (§6),
+// through a flow
+// ---------------------------------------------------------------------------------------------
+
+/// What one source vector must end in.
+#[derive(Debug)]
+enum SourceWant {
+    /// A token with this `expires_on`.
+    Token(i64),
+    /// An error of this kind and status, with this detail.
+    Error(ErrorKind, Option<u16>, Option<&'static str>),
+}
+
+const ML_SECRET: &str = "SENTINEL-msi-secret-77c1";
+
+fn source_env(source: Source) -> EnvSnapshot {
+    match source {
+        Source::CloudShell => {
+            EnvSnapshot::from_pairs([("MSI_ENDPOINT", "http://localhost:50342/oauth2/token")])
+        }
+        Source::ServiceFabric => EnvSnapshot::from_pairs([
+            (
+                "IDENTITY_ENDPOINT",
+                "https://10.0.0.4:2377/metadata/identity/oauth2/token",
+            ),
+            ("IDENTITY_HEADER", ML_SECRET),
+            (
+                "IDENTITY_SERVER_THUMBPRINT",
+                "0123456789abcdef0123456789abcdef01234567",
+            ),
+        ]),
+        _ => EnvSnapshot::from_pairs([
+            ("MSI_ENDPOINT", "http://127.0.0.1:46808/MSI/auth"),
+            ("MSI_SECRET", ML_SECRET),
+        ]),
+    }
+}
+
+/// (name, source, the answers in order, the outcome, the attempts).
+fn source_vectors() -> Vec<(&'static str, Source, Vec<Outcome>, SourceWant, u32)> {
+    use SourceWant::{Error as Err_, Token as Tok};
+    let r = |status: u16, body: &str| Outcome::Response(resp(status, &[], body.as_bytes()));
+    let cs = Source::CloudShell;
+    let ml = Source::AzureMl;
+    let sf = Source::ServiceFabric;
+    // 2026-11-26 11:18:20 UTC, as every 2017 form writes it.
+    let exp = 1_795_691_900;
+    vec![
+        (
+            "Cloud Shell: §5 example, numbers as strings",
+            cs,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE-cloudshell-token","expires_in":"3599","expires_on":"1795691899","resource":"https://management.azure.com","token_type":"Bearer"}"#,
+            )],
+            Tok(1_795_691_899),
+            1,
+        ),
+        (
+            "Cloud Shell: expires_in alone",
+            cs,
+            vec![r(200, r#"{"access_token":"FAKE","expires_in":"3600"}"#)],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Cloud Shell: 503 then a token (standard policy)",
+            cs,
+            vec![
+                r(503, ""),
+                r(200, r#"{"access_token":"FAKE","expires_on":"1795691900"}"#),
+            ],
+            Tok(exp),
+            2,
+        ),
+        (
+            "Cloud Shell: 404 is not retried",
+            cs,
+            vec![r(
+                404,
+                r#"{"error":"not_found","error_description":"no such path"}"#,
+            )],
+            Err_(ErrorKind::Failed, Some(404), Some("no such path")),
+            1,
+        ),
+        (
+            "Cloud Shell: 500 four times exhausts three retries",
+            cs,
+            vec![r(500, ""), r(500, ""), r(500, ""), r(500, "")],
+            Err_(ErrorKind::Failed, Some(500), None),
+            4,
+        ),
+        (
+            "Cloud Shell: a 2xx that is not JSON fails (not the IMDS proxy rule)",
+            cs,
+            vec![r(200, "<html>Welcome</html>")],
+            Err_(ErrorKind::Failed, Some(200), None),
+            1,
+        ),
+        (
+            "Azure ML: §7 example, integer expires_on",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE-ml-token","expires_on":1795691900,"resource":"https://management.azure.com","token_type":"Bearer"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: digit-string expires_on",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"1795691900"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: Windows 2017 date",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/26/2026 11:18:20 AM +00:00"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: Linux 2017 date",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/26/2026 11:18:20 +00:00"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Azure ML: 12 AM is midnight",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/27/2026 12:00:00 AM +00:00"}"#,
+            )],
+            Tok(1_795_737_600),
+            1,
+        ),
+        (
+            "Azure ML: a date without the +00:00 zone fails",
+            ml,
+            vec![r(
+                200,
+                r#"{"access_token":"FAKE","expires_on":"11/26/2026 11:18:20 AM"}"#,
+            )],
+            Err_(ErrorKind::Failed, Some(200), None),
+            1,
+        ),
+        (
+            "Azure ML: 408 is retried",
+            ml,
+            vec![
+                r(408, ""),
+                r(200, r#"{"access_token":"FAKE","expires_on":1795691900}"#),
+            ],
+            Tok(exp),
+            2,
+        ),
+        (
+            "Azure ML: 400 unknown identity",
+            ml,
+            vec![r(
+                400,
+                r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity."}"#,
+            )],
+            Err_(
+                ErrorKind::Failed,
+                Some(400),
+                Some("Unable to load the proper Managed Identity."),
+            ),
+            1,
+        ),
+        (
+            "Service Fabric: §6 example, string expires_on, token_type first",
+            sf,
+            vec![r(
+                200,
+                r#"{"token_type":"Bearer","access_token":"FAKE-sf-token","expires_on":"1795691900","resource":"https://vault.azure.net"}"#,
+            )],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Service Fabric: no token_type (which crashes the Python clients)",
+            sf,
+            vec![r(200, r#"{"access_token":"FAKE","expires_on":1795691900}"#)],
+            Tok(exp),
+            1,
+        ),
+        (
+            "Service Fabric: the error object shape",
+            sf,
+            vec![r(
+                401,
+                r#"{"error":{"code":"SecretHeaderNotFound","message":"Secret is not found in the request headers."}}"#,
+            )],
+            Err_(
+                ErrorKind::Failed,
+                Some(401),
+                Some("Secret is not found in the request headers."),
+            ),
+            1,
+        ),
+        (
+            "Service Fabric: the error code alone",
+            sf,
+            vec![r(400, r#"{"error":{"code":"ArgumentNullOrEmpty"}}"#)],
+            Err_(ErrorKind::Failed, Some(400), Some("ArgumentNullOrEmpty")),
+            1,
+        ),
+        (
+            "Service Fabric: a string error (which crashes the Python clients)",
+            sf,
+            vec![r(400, r#"{"error":"invalid_request"}"#)],
+            Err_(ErrorKind::Failed, Some(400), Some("invalid_request")),
+            1,
+        ),
+        (
+            "Service Fabric: 404 ManagedIdentityNotFound is never retried",
+            sf,
+            vec![r(
+                404,
+                r#"{"error":{"code":"ManagedIdentityNotFound","message":"Managed Identity not found for the application."}}"#,
+            )],
+            Err_(
+                ErrorKind::Failed,
+                Some(404),
+                Some("Managed Identity not found for the application."),
+            ),
+            1,
+        ),
+        (
+            "Service Fabric: 429 is retried",
+            sf,
+            vec![
+                r(429, ""),
+                r(200, r#"{"access_token":"FAKE","expires_on":"1795691900"}"#),
+            ],
+            Tok(exp),
+            2,
+        ),
+        (
+            "Azure ML: a 401 echoing the secret is quoted without it",
+            ml,
+            vec![r(401, &format!("Invalid secret token header: {ML_SECRET}"))],
+            Err_(
+                ErrorKind::Failed,
+                Some(401),
+                Some("Invalid secret token header: ****"),
+            ),
+            1,
+        ),
+    ]
+}
+
+#[test]
+fn cloud_shell_azure_ml_and_service_fabric_response_vectors() {
+    for (name, source, answers, want, attempts) in source_vectors() {
+        let mi = mi(&source_env(source), ManagedIdentityOptions::default());
+        assert_eq!(mi.source(), source, "{name}");
+        let mut flow = mi.flow(&[SCOPE], 5).unwrap();
+        let run = drive(&mut flow, t0(), answers);
+        assert_eq!(flow.attempts(), attempts, "{name}");
+        match want {
+            SourceWant::Token(expires_on) => {
+                let token = run.ok();
+                assert_eq!(token.expires_on().unix_timestamp(), expires_on, "{name}");
+            }
+            SourceWant::Error(kind, status, detail) => {
+                let e = run.err();
+                assert_eq!(e.kind(), kind, "{name}: {e}");
+                assert_eq!(e.status(), status, "{name}");
+                assert_eq!(e.source(), Some(source), "{name}");
+                assert_eq!(e.detail(), detail, "{name}");
+                let all = format!("{e} {e:?}");
+                assert!(
+                    !all.contains(ML_SECRET) && !all.contains("FAKE"),
+                    "{name}: {all}"
+                );
+                assert!(all.contains(&source.to_string()), "{name}: {all}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure Arc (PROTOCOL.md §4): the challenge, the key file, the second leg and the echo
+// ---------------------------------------------------------------------------------------------
+
+const ARC_DIR: &str = "/tmp/arc-tokens";
+const ARC_KEY: &str = "SENTINEL-arc-key-9d2e";
+const CLIENT_ID_UA: &str = "11111111-2222-3333-4444-555555555555";
+
+/// What the fake transport does at each step of an Arc flow.
+enum Step {
+    Answer(u16, Option<&'static str>, String),
+    File(Result<Vec<u8>, FileFailure>),
+}
+
+/// A 401 with this `WWW-Authenticate` value.
+fn realm(value: &'static str) -> Step {
+    Step::Answer(401, Some(value), String::new())
+}
+
+fn challenge() -> Step {
+    realm("Basic realm=/tmp/arc-tokens/k.key")
+}
+
+fn key() -> Step {
+    Step::File(Ok(ARC_KEY.as_bytes().to_vec()))
+}
+
+fn answer(status: u16, body: &str) -> Step {
+    Step::Answer(status, None, body.to_string())
+}
+
+/// The flow's result and its attempts, driven through `steps` in order.
+fn drive_arc(
+    identity: Identity,
+    token_dir: Option<&str>,
+    steps: Vec<Step>,
+) -> (Result<AccessToken, azmi_core::Error>, u32) {
+    let env = EnvSnapshot::from_pairs([
+        (
+            "IDENTITY_ENDPOINT",
+            "http://127.0.0.1:40342/metadata/identity/oauth2/token",
+        ),
+        ("IMDS_ENDPOINT", "http://127.0.0.1:40342"),
+    ])
+    .with_arc_token_dir(token_dir.map(str::to_string));
+    let mi = mi(
+        &env,
+        ManagedIdentityOptions::default().with_identity(identity),
+    );
+    let mut flow = mi.flow(&[SCOPE], 3).unwrap();
+    let mut steps = steps.into_iter();
+    let mut now = t0();
+    for _ in 0..100 {
+        match flow.poll(now) {
+            Action::Send(_) => match steps.next() {
+                Some(Step::Answer(status, challenge, body)) => {
+                    let headers: Vec<_> = challenge
+                        .map(|v| ("www-authenticate", v))
+                        .into_iter()
+                        .collect();
+                    flow.handle_response(now, resp(status, &headers, body.as_bytes()))
+                }
+                _ => panic!("a request the script has no answer for"),
+            },
+            Action::ReadFile { must_be_in, .. } => {
+                assert_eq!(Some(must_be_in.as_str()), token_dir);
+                match steps.next() {
+                    Some(Step::File(contents)) => flow.handle_file(now, contents),
+                    _ => panic!("a file read the script has no answer for"),
+                }
+            }
+            Action::Sleep(d) => now += d,
+            Action::Done(result) => {
+                assert!(steps.next().is_none(), "every scripted step is used");
+                return (result, flow.attempts());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("the flow did not end");
+}
+
+#[test]
+fn arc_flow_vectors() {
+    let token = |extra: &str| {
+        format!(
+            r#"{{"access_token":"FAKE-arc-token","expires_in":"86400","expires_on":"1795774700"{extra}}}"#
+        )
+    };
+    let client = || Identity::ClientId(CLIENT_ID_UA.into());
+    // (name, identity, token directory, steps, Ok(()) for a token or Err((status, needle)), attempts)
+    type Case = (
+        &'static str,
+        Identity,
+        Option<&'static str>,
+        Vec<Step>,
+        Result<(), (Option<u16>, &'static str)>,
+        u32,
+    );
+    let system = Identity::SystemAssigned;
+    let dir = Some(ARC_DIR);
+    let cases: Vec<Case> = vec![
+        (
+            "system-assigned",
+            system.clone(),
+            dir,
+            vec![challenge(), key(), answer(200, &token(""))],
+            Ok(()),
+            2,
+        ),
+        (
+            "user-assigned, echoed in another case",
+            client(),
+            dir,
+            vec![
+                challenge(),
+                key(),
+                answer(
+                    200,
+                    &token(&format!(
+                        r#","client_id":"{}""#,
+                        CLIENT_ID_UA.to_uppercase()
+                    )),
+                ),
+            ],
+            Ok(()),
+            2,
+        ),
+        (
+            "user-assigned without an echo (an old agent)",
+            client(),
+            dir,
+            vec![challenge(), key(), answer(200, &token(""))],
+            Err((
+                Some(200),
+                "did not confirm the requested user-assigned identity",
+            )),
+            2,
+        ),
+        (
+            "user-assigned with another identity's echo",
+            client(),
+            dir,
+            vec![
+                challenge(),
+                key(),
+                answer(
+                    200,
+                    &token(r#","client_id":"00000000-0000-0000-0000-000000000001""#),
+                ),
+            ],
+            Err((Some(200), "did not confirm")),
+            2,
+        ),
+        (
+            "object ID echoed as client ID only",
+            Identity::ObjectId("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into()),
+            dir,
+            vec![
+                challenge(),
+                key(),
+                answer(
+                    200,
+                    &token(r#","client_id":"aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee""#),
+                ),
+            ],
+            Err((Some(200), "did not confirm")),
+            2,
+        ),
+        (
+            "a second 401 ends the flow",
+            system.clone(),
+            dir,
+            vec![challenge(), key(), challenge()],
+            Err((Some(401), "second 401")),
+            2,
+        ),
+        (
+            "a token without a challenge",
+            system.clone(),
+            dir,
+            vec![answer(200, &token(""))],
+            Err((Some(200), "did not challenge")),
+            1,
+        ),
+        (
+            "a 401 without WWW-Authenticate",
+            system.clone(),
+            dir,
+            vec![answer(401, "")],
+            Err((Some(401), "without a WWW-Authenticate")),
+            1,
+        ),
+        (
+            "another scheme",
+            system.clone(),
+            dir,
+            vec![realm("Bearer realm=/tmp/arc-tokens/k.key")],
+            Err((Some(401), "Basic realm=")),
+            1,
+        ),
+        (
+            "a relative realm",
+            system.clone(),
+            dir,
+            vec![realm("Basic realm=k.key")],
+            Err((Some(401), "not absolute")),
+            1,
+        ),
+        (
+            "a realm that is not a .key file",
+            system.clone(),
+            dir,
+            vec![realm("Basic realm=/tmp/arc-tokens/k.txt")],
+            Err((Some(401), ".key")),
+            1,
+        ),
+        (
+            "no token directory on this host",
+            system.clone(),
+            None,
+            vec![challenge()],
+            Err((Some(401), "no Azure Arc token directory")),
+            1,
+        ),
+        (
+            "the key file is missing",
+            system.clone(),
+            dir,
+            vec![challenge(), Step::File(Err(FileFailure::NotFound))],
+            Err((None, "does not exist")),
+            1,
+        ),
+        (
+            "permission denied",
+            system.clone(),
+            dir,
+            vec![challenge(), Step::File(Err(FileFailure::PermissionDenied))],
+            Err((None, "permission denied")),
+            1,
+        ),
+        (
+            "a link or .. out of the directory",
+            system.clone(),
+            dir,
+            vec![challenge(), Step::File(Err(FileFailure::OutsideDirectory))],
+            Err((None, "expected directory")),
+            1,
+        ),
+        (
+            "a directory",
+            system.clone(),
+            dir,
+            vec![challenge(), Step::File(Err(FileFailure::NotARegularFile))],
+            Err((None, "regular file")),
+            1,
+        ),
+        (
+            "a file over the limit",
+            system.clone(),
+            dir,
+            vec![
+                challenge(),
+                Step::File(Err(FileFailure::TooLarge { limit: 4096 })),
+            ],
+            Err((None, "4096")),
+            1,
+        ),
+        (
+            "4097 bytes from a driver that ignored the limit",
+            system.clone(),
+            dir,
+            vec![challenge(), Step::File(Ok(vec![b'a'; 4097]))],
+            Err((None, "larger than 4096")),
+            1,
+        ),
+        (
+            "a key with a newline",
+            system.clone(),
+            dir,
+            vec![challenge(), Step::File(Ok(b"abc\n".to_vec()))],
+            Err((None, "printable")),
+            1,
+        ),
+        (
+            "503 on the challenge is retried (IMDS policy)",
+            system.clone(),
+            dir,
+            vec![answer(503, ""), challenge(), key(), answer(200, &token(""))],
+            Ok(()),
+            3,
+        ),
+        (
+            "404 on the key leg is retried, then fails",
+            client(),
+            dir,
+            [challenge(), key()]
+                .into_iter()
+                .chain((0..6).map(|_| answer(404, r#"{"error":"identity_not_found"}"#)))
+                .collect(),
+            Err((Some(404), "identity_not_found")),
+            7,
+        ),
+        (
+            "an error quoting the key is scrubbed",
+            system,
+            dir,
+            vec![
+                challenge(),
+                key(),
+                answer(400, &format!("bad key {ARC_KEY}")),
+            ],
+            Err((Some(400), "bad key ****")),
+            2,
+        ),
+    ];
+    for (name, identity, token_dir, steps, want, attempts) in cases {
+        let (result, got_attempts) = drive_arc(identity, token_dir, steps);
+        assert_eq!(got_attempts, attempts, "{name}");
+        match (want, result) {
+            (Ok(()), Ok(token)) => {
+                assert_eq!(token.expires_on().unix_timestamp(), DAY_EXP, "{name}")
+            }
+            (Err((status, needle)), Err(e)) => {
+                assert_eq!(e.kind(), ErrorKind::Failed, "{name}: {e}");
+                assert_eq!(e.status(), status, "{name}: {e}");
+                assert_eq!(e.source(), Some(Source::Arc), "{name}");
+                assert!(e.to_string().contains(needle), "{name}: {e}");
+                assert!(!format!("{e} {e:?}").contains("SENTINEL"), "{name}: {e:?}");
+            }
+            (want, got) => panic!("{name}: expected {want:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn arc_flow_misuse_is_reported() {
+    // A file outcome when none was asked for ends the flow with a driver error.
+    let env = EnvSnapshot::from_pairs([
+        (
+            "IDENTITY_ENDPOINT",
+            "http://127.0.0.1:40342/metadata/identity/oauth2/token",
+        ),
+        ("IMDS_ENDPOINT", "http://127.0.0.1:40342"),
+    ]);
+    let mut flow = mi(&env, ManagedIdentityOptions::default())
+        .flow(&[SCOPE], 1)
+        .unwrap();
+    let _ = expect_send(flow.poll(t0()));
+    flow.handle_file(t0(), Ok(b"x".to_vec()));
+    let e = expect_done(flow.poll(t0())).unwrap_err();
+    assert!(e.message().contains("handle_file"), "{e}");
 }

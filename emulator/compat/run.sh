@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # Microsoft's own client must accept azmi-emulator.
 #
+# Sources: IMDS, App Service, Cloud Shell, Azure ML, Service Fabric and Azure Arc. For Arc, the
+# namespace also has its own mounts: a tmpfs over /var/opt holds /var/opt/azcmagent/tokens, where
+# the Python client looks for the agent's key files, and the emulator writes them there; nothing
+# outside the namespace sees it.
+#
+# Node's @azure/identity 4.13.1 (msal-node 5.6.0, pinned in package-lock.json) is checked on IMDS
+# and App Service the same way, from a throw-away `npm ci`.
+#
 # Builds the emulator, installs azure-identity 1.27.0 (msal 1.39.0) into a throw-away venv,
 # confirms from the installed source that the client honours AZURE_POD_IDENTITY_AUTHORITY_HOST
 # (so IMDS traffic goes to the emulator and never to 169.254.169.254), then runs the emulator
@@ -19,7 +27,9 @@ UA_CLIENT="11111111-2222-3333-4444-555555555555"
 UA_OBJECT="66666666-7777-8888-9999-000000000000"
 UA_RESOURCE="/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/compat/providers/Microsoft.ManagedIdentity/userAssignedIdentities/compat"
 UNKNOWN_CLIENT="99999999-0000-0000-0000-000000000000"
-SOURCES=(imds app-service)
+SOURCES=(imds app-service cloud-shell azure-ml service-fabric arc)
+# Sources Node's @azure/identity is checked on as well.
+NODE_SOURCES=(imds app-service)
 
 # --------------------------------------------------------------------------------------------
 # Inside the namespace: bring up loopback, prove nothing else exists, run the checks.
@@ -44,10 +54,20 @@ inside() {
     trap 'if [[ -n "${emu_pid:-}" ]]; then kill "$emu_pid" 2>/dev/null || true; fi' EXIT
     trap 'exit 143' TERM INT
 
+    # The agent's token directory, private to this mount namespace.
+    if [[ -d /var/opt ]]; then
+        mount -t tmpfs tmpfs /var/opt
+    else
+        mount -t tmpfs tmpfs /var
+    fi
+    mkdir -p /var/opt/azcmagent/tokens
+
     local source failures=0
     for source in "${SOURCES[@]}"; do
         local out="$work/emulator-$source.out"
-        "$bin" --source "$source" \
+        local extra=()
+        if [[ "$source" == arc ]]; then extra=(--arc-key-dir /var/opt/azcmagent/tokens); fi
+        "$bin" --source "$source" "${extra[@]}" \
             --user-assigned "client_id=$UA_CLIENT,object_id=$UA_OBJECT,resource_id=$UA_RESOURCE" \
             >"$out" 2>"$work/emulator-$source.err" &
         emu_pid=$!
@@ -66,8 +86,9 @@ inside() {
         fi
         local exports=()
         mapfile -t exports < <(sed -n 's/^export //p' "$out")
-        local system_client
+        local system_client control
         system_client="$(sed -n 's/^# system-assigned: client_id=\([^ ]*\).*/\1/p' "$out")"
+        control="$(sed -n 's/^# azmi-emulator ready: .*(control: \(http[^ ]*\)\/__emulator\/requests).*/\1/p' "$out")"
 
         # A clean environment: only what the emulator printed, so no Azure or proxy variable
         # from the caller can steer the client elsewhere.
@@ -77,8 +98,20 @@ inside() {
             --source "$source" \
             --system-client-id "$system_client" \
             --user-assigned-client-id "$UA_CLIENT" \
-            --unknown-client-id "$UNKNOWN_CLIENT" || rc=$?
+            --unknown-client-id "$UNKNOWN_CLIENT" \
+            --control "$control" || rc=$?
         if [[ $rc -ne 0 ]]; then failures=$((failures + 1)); fi
+        if [[ " ${NODE_SOURCES[*]} " == *" $source "* ]]; then
+            rc=0
+            env -i PATH=/usr/bin:/bin HOME="$work" "${exports[@]}" \
+                timeout 120 node "$work/node/node_identity_check.mjs" \
+                --source "$source" \
+                --control "$control" \
+                --system-client-id "$system_client" \
+                --user-assigned-client-id "$UA_CLIENT" \
+                --unknown-client-id "$UNKNOWN_CLIENT" || rc=$?
+            if [[ $rc -ne 0 ]]; then failures=$((failures + 1)); fi
+        fi
 
         kill "$emu_pid" 2>/dev/null || true
         wait "$emu_pid" 2>/dev/null || true
@@ -98,14 +131,24 @@ fi
 started=$SECONDS
 
 unshare_cmd=()
-if timeout 10 unshare --net true 2>/dev/null; then
-    unshare_cmd=(unshare --net)
-elif timeout 10 unshare --net --map-root-user true 2>/dev/null; then
-    unshare_cmd=(unshare --net --map-root-user)
+if timeout 10 unshare --net --mount true 2>/dev/null; then
+    unshare_cmd=(unshare --net --mount)
+elif timeout 10 unshare --net --mount --map-root-user true 2>/dev/null; then
+    unshare_cmd=(unshare --net --mount --map-root-user)
 else
-    echo "compat: cannot create a network namespace (unshare --net failed); refusing to run the client unisolated" >&2
+    echo "compat: cannot create network and mount namespaces (unshare --net --mount failed); refusing to run the client unisolated" >&2
     echo "compat: 0 passed, 1 failed"
     exit 1
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        timeout 300 apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq nodejs npm >/dev/null
+    else
+        echo "compat: node and npm are needed for the @azure/identity check" >&2
+        echo "compat: 0 passed, 1 failed"
+        exit 1
+    fi
 fi
 if ! command -v ip >/dev/null 2>&1; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -131,6 +174,15 @@ timeout 300 python3 -m venv "$work/venv"
 timeout 900 "$work/venv/bin/pip" install --quiet --disable-pip-version-check \
     --requirement "$here/requirements.txt"
 py="$work/venv/bin/python"
+echo "compat: installing @azure/identity with npm ci into a throw-away directory"
+mkdir -p "$work/node"
+cp "$here/package.json" "$here/package-lock.json" "$here/node_identity_check.mjs" "$work/node/"
+(cd "$work/node" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+if [[ "$(cd "$work/node" && node -p 'JSON.parse(require("fs").readFileSync("node_modules/@azure/identity/package.json")).version')" != "4.13.1" ]]; then
+    echo "compat: @azure/identity is not 4.13.1; not running it" >&2
+    echo "compat: 0 passed, 1 failed"
+    exit 1
+fi
 
 # Read the installed client before running it: its IMDS request must go to
 # AZURE_POD_IDENTITY_AUTHORITY_HOST, or it would aim at 169.254.169.254. (The namespace would
@@ -167,7 +219,7 @@ rc=0
 timeout 600 "${unshare_cmd[@]}" bash "$here/run.sh" --inside "$bin" "$py" "$work" 2>&1 | tee "$log" || rc=$?
 passed=$(grep -c '^PASS: ' "$log" || true)
 failed=$(grep -c '^FAIL: ' "$log" || true)
-expected=$((3 * ${#SOURCES[@]}))
+expected=$((3 * ${#SOURCES[@]} + 3 * ${#NODE_SOURCES[@]}))
 if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi
 if [[ $((passed + failed)) -lt $expected ]]; then failed=$((failed + expected - passed - failed)); fi
 echo "compat: took $((SECONDS - started)) s"

@@ -3,8 +3,12 @@
 //! One list, so the blocking and the async transport are held to exactly the same behaviour:
 //! each [`Scenario`] says how to configure the emulator (identities, scripted faults), what the
 //! client asks for, and what must come out — a token or an error of a given class and status —
-//! and how many requests the emulator must have seen. Every request is also checked on the wire:
-//! exactly the protocol's method, headers and no body. The list knows nothing of azmi's own
+//! and how many requests the emulator must have seen. Every request is also checked on the wire
+//! in its source's shape: exactly the protocol's method, query, headers and body (a GET without
+//! one; Cloud Shell's POST with its form). The list covers all six sources: each identity kind a
+//! source supports and the configuration error for those it does not, its expiry shapes, its
+//! retry table, bad bodies, faults, dead proxies and redirects; Service Fabric's pinned
+//! certificate; Azure Arc's challenge, key file and echo. The list knows nothing of azmi's own
 //! types (the emulator must not depend on the code it tests); a transport's test maps its result
 //! to an [`Outcome`] and calls [`run_all`].
 //!
@@ -22,11 +26,12 @@
 
 use std::fmt;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::{Config, Emulator, Fault, RecordedRequest, Source, UserAssigned};
+use crate::{Config, Emulator, Fault, LegacyExpiresOn, RecordedRequest, Source, UserAssigned};
 
 /// The IDENTITY_HEADER / MSI secret every scenario's emulator uses; errors must never show it.
 pub const SENTINEL_SECRET: &str = "SENTINEL-identity-header-5b1f";
@@ -36,6 +41,9 @@ pub const USER_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 pub const USER_OBJECT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 /// Its resource ID.
 pub const USER_RESOURCE_ID: &str = "/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/scenario";
+/// A wrong secret, configured as MSI_SECRET where a scenario needs one; it starts with
+/// [`SENTINEL_SECRET`] so the leak check on errors catches it too.
+pub const WRONG_SECRET: &str = "SENTINEL-identity-header-5b1f-wrong";
 /// A client ID the emulator does not know.
 pub const UNKNOWN_CLIENT_ID: &str = "99999999-9999-9999-9999-999999999999";
 /// The environment variable that tells a child test process which scenario to run.
@@ -119,6 +127,9 @@ pub enum Outcome {
     },
 }
 
+/// An environment snapshot as name/value pairs.
+pub type Env = Vec<(String, String)>;
+
 /// What the transport under test is asked to do.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -130,6 +141,9 @@ pub struct Call {
     pub scope: &'static str,
     /// The per-attempt total timeout to set, when the scenario needs a short one.
     pub timeout: Option<Duration>,
+    /// The directory Azure Arc key files must be in: the emulator's key directory, passed as
+    /// the snapshot's host fact (never through a variable a production process reads).
+    pub arc_token_dir: Option<PathBuf>,
 }
 
 /// One end-to-end scenario.
@@ -149,6 +163,11 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// Emulator configuration beyond the common one ([`base_config`]).
     pub config: fn(Config) -> Config,
+    /// Variables added to (or replacing) the emulator's in the call's environment snapshot.
+    pub env: &'static [(&'static str, &'static str)],
+    /// Rewrites the environment snapshot after the `env` field is applied, for values that depend on the
+    /// running emulator (such as its certificate's thumbprint).
+    pub env_map: fn(Env) -> Env,
     /// Variables set in the *process* environment of a child test process (proxy variables
     /// that the HTTP stack would read); empty for scenarios that run in-process.
     pub process_env: &'static [(&'static str, &'static str)],
@@ -189,6 +208,52 @@ fn same(config: Config) -> Config {
     config
 }
 
+fn same_env(env: Env) -> Env {
+    env
+}
+
+/// IDENTITY_SERVER_THUMBPRINT as Service Fabric tools print it: lower case, `:`-separated.
+fn colon_lower_thumbprint(mut env: Env) -> Env {
+    for (name, value) in &mut env {
+        if name == "IDENTITY_SERVER_THUMBPRINT" {
+            *value = value
+                .to_ascii_lowercase()
+                .as_bytes()
+                .chunks(2)
+                .map(|pair| String::from_utf8_lossy(pair).into_owned())
+                .collect::<Vec<_>>()
+                .join(":");
+        }
+    }
+    env
+}
+
+fn ml_integer(config: Config) -> Config {
+    config.legacy_expires_on(LegacyExpiresOn::Integer)
+}
+
+fn ml_digit_string(config: Config) -> Config {
+    config.legacy_expires_on(LegacyExpiresOn::DigitString)
+}
+
+fn ml_windows_date(config: Config) -> Config {
+    config.legacy_expires_on(LegacyExpiresOn::WindowsDate)
+}
+
+fn ml_linux_date(config: Config) -> Config {
+    config.legacy_expires_on(LegacyExpiresOn::LinuxDate)
+}
+
+/// Proxy variables pointing at a dead proxy (port 9, discard), in every spelling.
+const DEAD_PROXIES: &[(&str, &str)] = &[
+    ("HTTP_PROXY", "http://127.0.0.1:9"),
+    ("http_proxy", "http://127.0.0.1:9"),
+    ("HTTPS_PROXY", "http://127.0.0.1:9"),
+    ("https_proxy", "http://127.0.0.1:9"),
+    ("ALL_PROXY", "http://127.0.0.1:9"),
+    ("all_proxy", "http://127.0.0.1:9"),
+];
+
 const VAULT: &str = "https://vault.azure.net/.default";
 const ARM: &str = "https://management.azure.com";
 
@@ -203,6 +268,8 @@ fn scenario(name: &'static str) -> Scenario {
         scope: VAULT,
         faults: Vec::new(),
         config: same,
+        env: &[],
+        env_map: same_env,
         process_env: &[],
         timeout: None,
         expect: Expect::Token,
@@ -240,6 +307,10 @@ impl Scenario {
     }
     fn error(self, class: Class, status: Option<u16>, requests: usize) -> Self {
         self.expect(Expect::Error(class, status), requests)
+    }
+    fn env(mut self, env: &'static [(&'static str, &'static str)]) -> Self {
+        self.env = env;
+        self
     }
     fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -282,7 +353,7 @@ pub fn all() -> Vec<Scenario> {
     let app = Source::AppService;
     let slow = Duration::from_secs(3);
     let short = Duration::from_millis(300);
-    vec![
+    let mut all = vec![
         // Every identity kind, both sources.
         scenario("imds_system_assigned"),
         scenario("imds_bare_resource_scope").scope(ARM),
@@ -402,14 +473,7 @@ pub fn all() -> Vec<Scenario> {
         },
         // Proxy variables pointing at a dead proxy are ignored for managed identity traffic.
         Scenario {
-            process_env: &[
-                ("HTTP_PROXY", "http://127.0.0.1:9"),
-                ("http_proxy", "http://127.0.0.1:9"),
-                ("HTTPS_PROXY", "http://127.0.0.1:9"),
-                ("https_proxy", "http://127.0.0.1:9"),
-                ("ALL_PROXY", "http://127.0.0.1:9"),
-                ("all_proxy", "http://127.0.0.1:9"),
-            ],
+            process_env: DEAD_PROXIES,
             ..scenario("imds_dead_proxy_ignored")
         },
         Scenario {
@@ -507,6 +571,305 @@ pub fn all() -> Vec<Scenario> {
             .error(Failed, Some(200), 1)
             .says(&["\"access_token\" contains characters outside printable ASCII"])
             .never_says(&["pwned"]),
+    ];
+    all.extend(cloud_shell());
+    all.extend(azure_ml());
+    all.extend(service_fabric());
+    all.extend(arc());
+    all
+}
+
+/// The standard retry policy's table (PROTOCOL.md §1.8) and the faults every HTTP source must
+/// survive, as scenarios named `<prefix>_…` for one source: retried statuses with and without a
+/// server delay, exhaustion after 3 retries, statuses that are not retried, timeouts, resets,
+/// broken and oversized bodies, a 2xx without a usable expiry, redirects, and dead proxies.
+macro_rules! standard_policy {
+    ($prefix:literal, $source:expr) => {{
+        let on = |name| scenario(name).on($source);
+        vec![
+            on(concat!($prefix, "_503_retried"))
+                .fault(Fault::status(503))
+                .expect(Expect::Token, 2),
+            on(concat!($prefix, "_429_retry_after_seconds"))
+                .fault(Fault::status(429).retry_after_secs(2))
+                .expect(Expect::Token, 2),
+            on(concat!($prefix, "_408_retry_after_ms"))
+                .fault(Fault::status(408).retry_after_ms(200))
+                .expect(Expect::Token, 2),
+            on(concat!($prefix, "_500_exhausted"))
+                .fault(Fault::status(500).times(20))
+                .error(Class::Failed, Some(500), 4),
+            on(concat!($prefix, "_404_not_retried"))
+                .fault(Fault::status(404))
+                .error(Class::Failed, Some(404), 1),
+            on(concat!($prefix, "_410_not_retried"))
+                .fault(Fault::status(410))
+                .error(Class::Failed, Some(410), 1),
+            on(concat!($prefix, "_retry_after_beyond_budget"))
+                .fault(Fault::status(503).retry_after_secs(120))
+                .error(Class::Failed, Some(503), 1),
+            on(concat!($prefix, "_timeout_retried"))
+                .fault(Fault::delay(Duration::from_secs(3)))
+                .timeout(Duration::from_millis(300))
+                .expect(Expect::Token, 2),
+            on(concat!($prefix, "_reset_retried"))
+                .fault(Fault::reset())
+                .expect(Expect::Token, 2),
+            on(concat!($prefix, "_truncated_body_retried"))
+                .fault(Fault::truncated(10))
+                .expect(Expect::Token, 2),
+            on(concat!($prefix, "_malformed_json_fails"))
+                .fault(Fault::malformed_json())
+                .error(Class::Failed, Some(200), 1),
+            on(concat!($prefix, "_proxy_page_fails"))
+                .fault(Fault::proxy_page())
+                .error(Class::Failed, Some(200), 1),
+            on(concat!($prefix, "_no_expiry_fails"))
+                .fault(Fault::status(200).body(r#"{"access_token":"x","token_type":"Bearer"}"#))
+                .error(Class::Failed, Some(200), 1),
+            on(concat!($prefix, "_oversized_body"))
+                .fault(Fault::oversized(2 * 1024 * 1024))
+                .error(Class::Failed, None, 1),
+            on(concat!($prefix, "_redirect_not_followed"))
+                .fault(Fault::redirect(307))
+                .error(Class::Failed, Some(307), 1),
+            Scenario {
+                process_env: DEAD_PROXIES,
+                ..on(concat!($prefix, "_dead_proxy_ignored"))
+            },
+        ]
+    }};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cloud Shell (PROTOCOL.md §5): POST with a form body, standard retry policy, no user-assigned
+// identities.
+// ---------------------------------------------------------------------------------------------
+
+fn cloud_shell() -> Vec<Scenario> {
+    use Class::Configuration;
+    use Identity::{ClientId, ObjectId, ResourceId};
+    let cs = |name| scenario(name).on(Source::CloudShell);
+    let mut all = vec![
+        cs("cloud_shell_signed_in_user"),
+        cs("cloud_shell_bare_resource_scope").scope(ARM),
+        cs("cloud_shell_client_id_is_configuration")
+            .identity(ClientId(USER_CLIENT_ID))
+            .error(Configuration, None, 0),
+        cs("cloud_shell_object_id_is_configuration")
+            .identity(ObjectId(USER_OBJECT_ID))
+            .error(Configuration, None, 0),
+        cs("cloud_shell_resource_id_is_configuration")
+            .identity(ResourceId(USER_RESOURCE_ID))
+            .error(Configuration, None, 0),
+    ];
+    all.extend(standard_policy!("cloud_shell", Source::CloudShell));
+    all
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure ML (PROTOCOL.md §7): `secret` header, `clientid` (or DEFAULT_IDENTITY_CLIENT_ID), the
+// 2017 expiry shapes, standard retry policy.
+// ---------------------------------------------------------------------------------------------
+
+fn azure_ml() -> Vec<Scenario> {
+    use Class::{Configuration, Failed};
+    use Identity::{ClientId, ObjectId, ResourceId};
+    let ml = |name| scenario(name).on(Source::AzureMl);
+    let mut all = vec![
+        ml("azure_ml_system_assigned"),
+        ml("azure_ml_bare_resource_scope").scope(ARM),
+        ml("azure_ml_client_id").identity(ClientId(USER_CLIENT_ID)),
+        ml("azure_ml_default_client_id").env(&[("DEFAULT_IDENTITY_CLIENT_ID", USER_CLIENT_ID)]),
+        ml("azure_ml_client_id_beats_default")
+            .identity(ClientId(USER_CLIENT_ID))
+            .env(&[("DEFAULT_IDENTITY_CLIENT_ID", UNKNOWN_CLIENT_ID)]),
+        ml("azure_ml_object_id_is_configuration")
+            .identity(ObjectId(USER_OBJECT_ID))
+            .error(Configuration, None, 0),
+        ml("azure_ml_resource_id_is_configuration")
+            .identity(ResourceId(USER_RESOURCE_ID))
+            .error(Configuration, None, 0),
+        ml("azure_ml_bad_default_client_id_is_configuration")
+            .env(&[("DEFAULT_IDENTITY_CLIENT_ID", "has space")])
+            .error(Configuration, None, 0),
+        ml("azure_ml_unknown_client_id")
+            .identity(ClientId(UNKNOWN_CLIENT_ID))
+            .error(Failed, Some(400), 1),
+        ml("azure_ml_unknown_default_client_id")
+            .env(&[("DEFAULT_IDENTITY_CLIENT_ID", UNKNOWN_CLIENT_ID)])
+            .error(Failed, Some(400), 1),
+        // Azure ML answers a wrong secret in plain text, echoing it: never in azmi's error.
+        ml("azure_ml_wrong_secret_not_echoed")
+            .env(&[("MSI_SECRET", WRONG_SECRET)])
+            .error(Failed, Some(401), 1),
+        // Every expiry shape the 2017-09-01 protocol uses.
+        ml("azure_ml_expires_on_integer").config(ml_integer),
+        ml("azure_ml_expires_on_digit_string").config(ml_digit_string),
+        ml("azure_ml_expires_on_windows_date").config(ml_windows_date),
+        ml("azure_ml_expires_on_linux_date").config(ml_linux_date),
+        ml("azure_ml_float_expiry_fails")
+            .fault(Fault::status(200).body(r#"{"access_token":"x","expires_on":1795691900.5}"#))
+            .error(Failed, Some(200), 1),
+    ];
+    all.extend(standard_policy!("azure_ml", Source::AzureMl));
+    all
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service Fabric (PROTOCOL.md §6): https with the certificate pinned by SHA-1 thumbprint, the
+// `Secret` header, the standard policy (never a 404 retry), no user-assigned identities.
+// ---------------------------------------------------------------------------------------------
+
+fn service_fabric() -> Vec<Scenario> {
+    use Class::{Configuration, Failed};
+    use Identity::{ClientId, ObjectId, ResourceId};
+    let sf = |name| scenario(name).on(Source::ServiceFabric);
+    let mut all = vec![
+        // The emulator's self-signed certificate, accepted by its thumbprint alone.
+        sf("service_fabric_pinned_self_signed_certificate"),
+        sf("service_fabric_bare_resource_scope").scope(ARM),
+        Scenario {
+            env_map: colon_lower_thumbprint,
+            ..sf("service_fabric_thumbprint_as_tools_print_it")
+        },
+        sf("service_fabric_client_id_is_configuration")
+            .identity(ClientId(USER_CLIENT_ID))
+            .error(Configuration, None, 0),
+        sf("service_fabric_object_id_is_configuration")
+            .identity(ObjectId(USER_OBJECT_ID))
+            .error(Configuration, None, 0),
+        sf("service_fabric_resource_id_is_configuration")
+            .identity(ResourceId(USER_RESOURCE_ID))
+            .error(Configuration, None, 0),
+        // Another certificate's thumbprint: the handshake is refused, no request is answered.
+        sf("service_fabric_wrong_thumbprint_refused")
+            .env(&[(
+                "IDENTITY_SERVER_THUMBPRINT",
+                "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33",
+            )])
+            .error(Failed, None, 0),
+        sf("service_fabric_malformed_thumbprint_is_configuration")
+            .env(&[("IDENTITY_SERVER_THUMBPRINT", "0123456789abcdef")])
+            .error(Configuration, None, 0),
+        sf("service_fabric_http_endpoint_is_configuration")
+            .env(&[(
+                "IDENTITY_ENDPOINT",
+                "http://127.0.0.1:9/metadata/identity/oauth2/token",
+            )])
+            .error(Configuration, None, 0),
+        sf("service_fabric_wrong_secret")
+            .env(&[("IDENTITY_HEADER", WRONG_SECRET)])
+            .error(Failed, Some(401), 1),
+        // Both error shapes: `{"error":{"code","message"}}` and a string `error`.
+        sf("service_fabric_error_object_shape")
+            .fault(Fault::status(400).body(
+                r#"{"error":{"code":"ArgumentNullOrEmpty","message":"Value cannot be null or empty."}}"#,
+            ))
+            .error(Failed, Some(400), 1),
+        sf("service_fabric_error_string_shape")
+            .fault(Fault::status(400).body(r#"{"error":"invalid_request"}"#))
+            .error(Failed, Some(400), 1),
+    ];
+    all.extend(standard_policy!("service_fabric", Source::ServiceFabric));
+    all
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure Arc (PROTOCOL.md §4): a 401 challenge naming a key file in the agent's directory, the
+// key read under the core's constraints, the second leg with `Authorization: Basic <key>`, the
+// IMDS retry policy on both legs, and the user-assigned echo.
+// ---------------------------------------------------------------------------------------------
+
+fn arc() -> Vec<Scenario> {
+    use Class::{Configuration, Failed};
+    use Identity::{ClientId, ObjectId, ResourceId};
+    let arc = |name| scenario(name).on(Source::Arc).expect(Expect::Token, 2);
+    // Passes the first request (the challenge) through untouched, so the next fault hits leg 2.
+    let leg1 = || Fault::delay(Duration::ZERO);
+    vec![
+        arc("arc_system_assigned"),
+        arc("arc_bare_resource_scope").scope(ARM),
+        arc("arc_client_id").identity(ClientId(USER_CLIENT_ID)),
+        arc("arc_object_id").identity(ObjectId(USER_OBJECT_ID)),
+        arc("arc_resource_id").identity(ResourceId(USER_RESOURCE_ID)),
+        // An old agent ignores the selector and returns the system identity without an echo.
+        arc("arc_ignored_user_assigned_fails")
+            .identity(ClientId(USER_CLIENT_ID))
+            .config(|c| c.arc_ignores_user_assigned(true))
+            .error(Failed, Some(200), 2),
+        // A new agent answers 404 for an unknown identity: retried under the IMDS policy.
+        arc("arc_unknown_client_id")
+            .identity(ClientId(UNKNOWN_CLIENT_ID))
+            .error(Failed, Some(404), 7),
+        arc("arc_empty_client_id_is_configuration")
+            .identity(ClientId(""))
+            .error(Configuration, None, 0),
+        // Leg 1: retried statuses, a token without a challenge, bad challenges, redirects.
+        arc("arc_503_on_the_challenge_retried")
+            .fault(Fault::status(503))
+            .expect(Expect::Token, 3),
+        arc("arc_410_on_the_challenge_retried")
+            .fault(Fault::status(410).times(2))
+            .expect(Expect::Token, 4),
+        arc("arc_token_without_a_challenge_fails")
+            .fault(
+                Fault::status(200).body(
+                    r#"{"access_token":"x","expires_on":"1795691900","token_type":"Bearer"}"#,
+                ),
+            )
+            .error(Failed, Some(200), 1),
+        arc("arc_challenge_without_header_fails")
+            .fault(Fault::status(401))
+            .error(Failed, Some(401), 1),
+        arc("arc_challenge_of_another_scheme_fails")
+            .fault(Fault::status(401).header("WWW-Authenticate", "Bearer realm=/x/a.key"))
+            .error(Failed, Some(401), 1),
+        arc("arc_challenge_relative_path_fails")
+            .fault(Fault::status(401).header("WWW-Authenticate", "Basic realm=tokens/a.key"))
+            .error(Failed, Some(401), 1),
+        arc("arc_challenge_wrong_extension_fails")
+            .fault(Fault::status(401).header("WWW-Authenticate", "Basic realm=/etc/hostname"))
+            .error(Failed, Some(401), 1),
+        // Escaping the directory by `..` (refused here because the target does not exist; the
+        // escape itself, by `..` and by a link, is in azmi-support's `file` tests).
+        arc("arc_challenge_escaping_by_dotdot_fails")
+            .fault(Fault::status(401).header(
+                "WWW-Authenticate",
+                "Basic realm=/var/opt/azcmagent/tokens/../../../../etc/secret.key",
+            ))
+            .error(Failed, None, 1),
+        arc("arc_redirect_not_followed")
+            .fault(Fault::redirect(307))
+            .error(Failed, Some(307), 1),
+        // Leg 2: a second 401 ends the flow (no loop), retried statuses, broken bodies.
+        arc("arc_second_401_fails")
+            .fault(leg1())
+            .fault(Fault::status(401))
+            .error(Failed, Some(401), 2),
+        arc("arc_500_on_the_key_retried")
+            .fault(leg1())
+            .fault(Fault::status(500))
+            .expect(Expect::Token, 3),
+        arc("arc_reset_on_the_key_retried")
+            .fault(leg1())
+            .fault(Fault::reset())
+            .expect(Expect::Token, 3),
+        arc("arc_malformed_json_fails")
+            .fault(leg1())
+            .fault(Fault::malformed_json())
+            .error(Failed, Some(200), 2),
+        arc("arc_oversized_body")
+            .fault(leg1())
+            .fault(Fault::oversized(2 * 1024 * 1024))
+            .error(Failed, None, 2),
+        arc("arc_501_not_retried")
+            .fault(Fault::status(501))
+            .error(Failed, Some(501), 1),
+        Scenario {
+            process_env: DEAD_PROXIES,
+            ..arc("arc_dead_proxy_ignored")
+        },
     ]
 }
 
@@ -514,9 +877,16 @@ pub fn all() -> Vec<Scenario> {
 pub fn check(scenario: &Scenario, outcome: &Outcome, requests: usize) -> Result<(), String> {
     let name = scenario.name;
     match (&scenario.expect, outcome) {
-        (Expect::Token, Outcome::Token { secret, .. }) => {
-            if crate::token::decode_claims(secret).is_none() {
+        (Expect::Token, Outcome::Token { secret, expires_on }) => {
+            let Some(claims) = crate::token::decode_claims(secret) else {
                 return Err(format!("{name}: the token is not one the emulator issued"));
+            };
+            // Every expiry shape the endpoint wrote must come back as the instant it meant.
+            if claims.get("exp").and_then(serde_json::Value::as_i64) != Some(*expires_on) {
+                return Err(format!(
+                    "{name}: expires_on {expires_on} is not the token's exp {:?}",
+                    claims.get("exp")
+                ));
             }
         }
         (
@@ -567,7 +937,7 @@ pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result
     }
     let emulator = Emulator::start(config)
         .map_err(|e| format!("{}: emulator did not start: {e}", scenario.name))?;
-    let env = match scenario.target {
+    let mut env = match scenario.target {
         Target::Emulator => emulator.env(scenario.source),
         Target::ClosedPort => vec![(
             "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
@@ -589,47 +959,116 @@ pub fn run_one(scenario: &Scenario, client: &dyn Fn(&Call) -> Outcome) -> Result
             ]
         }
     };
+    for (name, value) in scenario.env {
+        env.retain(|(n, _)| n != name);
+        env.push((name.to_string(), value.to_string()));
+    }
+    let env = (scenario.env_map)(env);
     let call = Call {
         env,
         identity: scenario.identity.clone(),
         scope: scenario.scope,
         timeout: scenario.timeout,
+        arc_token_dir: Some(emulator.arc_key_dir().to_path_buf()),
     };
     let outcome = client(&call);
     let requests = emulator.requests();
     for request in &requests {
-        check_wire(scenario, request)?;
+        check_wire(scenario, &call.env, request)?;
     }
     check(scenario, &outcome, requests.len())
 }
 
-/// Every request a client sends carries exactly what the protocol asks for, nothing more: a GET
-/// with no body, `api-version` first in the query, and only `Host`, `Metadata: true`, an azmi
-/// `User-Agent` and (App Service) `X-IDENTITY-HEADER` — no proxy, encoding or content headers.
-fn check_wire(scenario: &Scenario, request: &RecordedRequest) -> Result<(), String> {
+/// Every request a client sends carries exactly what the protocol asks for, nothing more, in
+/// the shape of its source (PROTOCOL.md §2–§7): IMDS, App Service and Azure ML a GET with no
+/// body and `api-version` first in the query; Cloud Shell a POST with no query and the form body
+/// `resource=<R>`. The headers are exactly `Host`, an azmi `User-Agent`, and per source
+/// `Metadata: true` (IMDS, App Service, Cloud Shell), `X-IDENTITY-HEADER` (App Service, the
+/// configured IDENTITY_HEADER), `secret` (Azure ML, the configured MSI_SECRET; Service Fabric,
+/// over https with its api-version, the configured IDENTITY_HEADER), and
+/// `Content-Type`/`Content-Length` of the form (Cloud Shell) — no proxy or encoding headers.
+/// Azure ML's `clientid` is the requested client ID, else DEFAULT_IDENTITY_CLIENT_ID, else absent.
+fn check_wire(
+    scenario: &Scenario,
+    env: &[(String, String)],
+    request: &RecordedRequest,
+) -> Result<(), String> {
     let name = scenario.name;
-    let mut expected = vec!["host", "metadata", "user-agent"];
-    if scenario.source == Source::AppService {
-        expected.push("x-identity-header");
-    }
+    let var = |wanted: &str| {
+        env.iter()
+            .find(|(n, _)| n == wanted)
+            .map(|(_, v)| v.as_str())
+    };
+    let source = scenario.source;
+    let (method, mut expected) = match source {
+        Source::CloudShell => (
+            "POST",
+            vec![
+                "content-length",
+                "content-type",
+                "host",
+                "metadata",
+                "user-agent",
+            ],
+        ),
+        Source::AppService => (
+            "GET",
+            vec!["host", "metadata", "user-agent", "x-identity-header"],
+        ),
+        Source::AzureMl | Source::ServiceFabric => ("GET", vec!["host", "secret", "user-agent"]),
+        // The second leg adds the key (checked below).
+        Source::Arc if request.header("authorization").is_some() => (
+            "GET",
+            vec!["authorization", "host", "metadata", "user-agent"],
+        ),
+        _ => ("GET", vec!["host", "metadata", "user-agent"]),
+    };
+    expected.sort_unstable();
     let mut names: Vec<&str> = request.headers.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();
+    let query = crate::server::form_decode(&request.query);
+    let param = |wanted: &str| {
+        query
+            .iter()
+            .find(|(n, _)| n == wanted)
+            .map(|(_, v)| v.as_str())
+    };
+    let resource = scenario
+        .scope
+        .strip_suffix("/.default")
+        .unwrap_or(scenario.scope);
+    let body_ok = match source {
+        Source::CloudShell => {
+            crate::server::form_decode(&request.body)
+                == [("resource".to_string(), resource.to_string())]
+                && request
+                    .body
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%=".contains(&b))
+        }
+        _ => request.body.is_empty(),
+    };
+    let query_ok = match source {
+        Source::CloudShell => request.query.is_empty(),
+        _ => request.query.starts_with("api-version=") && param("resource") == Some(resource),
+    };
+    let ml_client_id = match &scenario.identity {
+        Identity::ClientId(id) => Some(*id),
+        _ => var("DEFAULT_IDENTITY_CLIENT_ID"),
+    };
     let problems = [
         (
-            request.method != "GET",
-            format!("method {}", request.method),
+            request.method != method,
+            format!("method {}, expected {method}", request.method),
         ),
-        (!request.body.is_empty(), "a body on a GET".to_string()),
-        (
-            !request.query.starts_with("api-version="),
-            format!("query {}", request.query),
-        ),
+        (!body_ok, format!("body {:?}", request.body)),
+        (!query_ok, format!("query {:?}", request.query)),
         (
             names != expected,
             format!("headers {names:?}, expected {expected:?}"),
         ),
         (
-            request.header("metadata") != Some("true"),
+            expected.contains(&"metadata") && request.header("metadata") != Some("true"),
             "Metadata is not `true`".to_string(),
         ),
         (
@@ -639,9 +1078,50 @@ fn check_wire(scenario: &Scenario, request: &RecordedRequest) -> Result<(), Stri
             "User-Agent is not azmi's".to_string(),
         ),
         (
-            scenario.source == Source::AppService
-                && request.header("x-identity-header") != Some(SENTINEL_SECRET),
+            source == Source::AppService
+                && request.header("x-identity-header") != var("IDENTITY_HEADER"),
             "X-IDENTITY-HEADER is not IDENTITY_HEADER".to_string(),
+        ),
+        (
+            source == Source::AzureMl && request.header("secret") != var("MSI_SECRET"),
+            "secret is not MSI_SECRET".to_string(),
+        ),
+        (
+            source == Source::Arc
+                && (param("api-version") != Some("2020-06-01")
+                    || request.header("authorization").is_some_and(|a| {
+                        // `Basic ` and the emulator's key, raw: 64 hex digits, not base64.
+                        a.strip_prefix("Basic ").is_none_or(|key| {
+                            key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit())
+                        })
+                    })),
+            format!(
+                "Arc query {:?} or Authorization {:?}",
+                request.query,
+                request.header("authorization").map(|a| a.len())
+            ),
+        ),
+        (
+            source == Source::ServiceFabric && request.header("secret") != var("IDENTITY_HEADER"),
+            "Secret is not IDENTITY_HEADER".to_string(),
+        ),
+        (
+            source == Source::ServiceFabric
+                && (request.scheme != "https"
+                    || param("api-version") != Some("2019-07-01-preview")),
+            format!("{} with query {:?}", request.scheme, request.query),
+        ),
+        (
+            source == Source::AzureMl && param("clientid") != ml_client_id,
+            format!(
+                "clientid {:?}, expected {ml_client_id:?}",
+                param("clientid")
+            ),
+        ),
+        (
+            source == Source::CloudShell
+                && request.header("content-type") != Some("application/x-www-form-urlencoded"),
+            "Content-Type is not application/x-www-form-urlencoded".to_string(),
         ),
     ];
     match problems.into_iter().find(|(bad, _)| *bad) {

@@ -62,7 +62,8 @@ impl Clock for SystemClock {
     }
 
     fn unix_nanos(&self) -> i128 {
-        system_unix_nanos()
+        // The coarse clock: cheap enough for every cache hit (`azmi_support::time`).
+        azmi_support::time::unix_nanos()
     }
 
     fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
@@ -128,23 +129,5 @@ impl Clock for FastForwardClock {
     fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
         self.advance(duration);
         Box::pin(std::future::ready(()))
-    }
-}
-
-/// The system time as Unix nanoseconds for the cache's hit path, without building an
-/// `OffsetDateTime`. On Linux it reads `CLOCK_REALTIME_COARSE` (a vDSO read of the time at the
-/// last tick, a few milliseconds old at most), about a fifth of the cost of a precise read: a
-/// hit compares it with instants that are minutes from any decision that matters (refresh time,
-/// five minutes before expiry), so a lag of milliseconds changes nothing.
-fn system_unix_nanos() -> i128 {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-        i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => i128::try_from(after.as_nanos()).unwrap_or(i128::MAX),
-        Err(before) => -i128::try_from(before.duration().as_nanos()).unwrap_or(i128::MAX),
     }
 }

@@ -9,7 +9,7 @@ use azmi_core::{AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Sou
 use crate::cache::TokenCache;
 use crate::clock::Clock;
 use crate::driver::Driver;
-use crate::env::{jitter_seed, process_env};
+use azmi_support::env::{jitter_seed, process_env};
 
 /// An async managed identity credential, on hyper and tokio.
 ///

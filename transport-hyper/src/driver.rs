@@ -28,7 +28,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many connect timeouts get a pooled client of their own.
 const MAX_CLIENTS: usize = 8;
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Executes core [`TokenFlow`]s: requests through hyper, sleeps through its [`Clock`].
 ///
@@ -43,9 +43,8 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 ///   reading the whole body;
 /// * the **body cap**: a longer body ends the attempt with [`TransportFailure::BodyTooLarge`];
 /// * **TLS** through rustls with the WebPKI roots (or the roots of [`Driver::with_roots`]) for
-///   `https` URLs. Certificate pinning
-///   ([`TlsPolicy::PinnedSha1`], Service Fabric) is not available yet and fails the attempt
-///   with [`TransportFailure::Tls`].
+///   `https` URLs, or, for [`TlsPolicy::PinnedSha1`] (Service Fabric), exactly the certificate
+///   with that SHA-1 thumbprint instead of chain and hostname validation.
 ///
 /// 4xx and 5xx responses are responses, not errors. Any flow from `azmi-core` can run here, so
 /// other SDKs can reuse this driver. Clones share their connection pools and clock.
@@ -171,6 +170,23 @@ impl Driver {
                     Err(failure) => flow.handle_failure(self.clock().now(), failure),
                 },
                 Action::Sleep(duration) => self.clock().sleep(duration).await,
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    // File I/O blocks: off the runtime's worker threads.
+                    let read = tokio::task::spawn_blocking(move || {
+                        azmi_support::file::read(&path, limit, &must_be_in)
+                    })
+                    .await;
+                    let contents = read.unwrap_or_else(|e| {
+                        Err(azmi_core::FileFailure::Other(format!(
+                            "the file read did not finish: {e}"
+                        )))
+                    });
+                    flow.handle_file(self.clock().now(), contents);
+                }
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
                 // is newer than the driver; end the flow rather than spin.
@@ -199,25 +215,21 @@ impl Driver {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportFailure> {
         let hints = TransportHints::of(&request);
-        match hints.tls {
-            TlsPolicy::WebPki => {}
-            TlsPolicy::PinnedSha1(_) => {
-                // Pinning needs a custom rustls verifier per request; until the Service Fabric
-                // source lands, nothing in the core asks for it.
-                return Err(TransportFailure::Tls(
-                    "certificate pinning (Service Fabric) is not available in azmi-hyper".into(),
-                ));
+        // `hints.proxy` needs no action: hyper's client never uses a proxy, which is what
+        // `ProxyPolicy::Never` demands and what `ProxyPolicy::Allowed` (a "may", produced by no
+        // managed identity flow yet) permits.
+        let client = match hints.tls {
+            TlsPolicy::WebPki => self.client(hints.connect_timeout)?,
+            // Service Fabric (PROTOCOL.md §6): the pin instead of chain validation.
+            TlsPolicy::PinnedSha1(thumbprint) => {
+                crate::tls::pinned_client(thumbprint, hints.connect_timeout)?
             }
             _ => {
                 return Err(TransportFailure::Tls(
                     "this TLS policy is not available in azmi-hyper".into(),
                 ));
             }
-        }
-        // `hints.proxy` needs no action: hyper's client never uses a proxy, which is what
-        // `ProxyPolicy::Never` demands and what `ProxyPolicy::Allowed` (a "may", produced by no
-        // managed identity flow yet) permits.
-        let client = self.client(hints.connect_timeout)?;
+        };
         let request = request.map(|body| Full::new(Bytes::from(body)));
         match tokio::time::timeout(hints.timeout, exchange(&client, request, hints.body_limit))
             .await
@@ -243,15 +255,11 @@ impl Driver {
             .get_or_init(|| tls_config(self.inner.roots.as_deref()).map(Arc::new))
             .clone()
             .map_err(TransportFailure::Tls)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(Arc::unwrap_or_clone(tls))
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(http_connector(connect_timeout));
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -263,6 +271,15 @@ impl Driver {
         clients.push((connect_timeout, client.clone()));
         Ok(client)
     }
+}
+
+/// The TCP connector under every client: https allowed, no Nagle delay, this connect timeout.
+pub(crate) fn http_connector(connect_timeout: Duration) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http
 }
 
 /// rustls with the ring provider and the Mozilla (webpki-roots) trust anchors, or `roots`.

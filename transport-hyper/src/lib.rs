@@ -65,9 +65,12 @@ mod clock;
 mod credential;
 mod driver;
 mod entra;
-mod env;
+mod tls;
 mod token_credential;
 
+/// The process environment snapshot and the jitter seed the core asks for (`azmi-support`'s,
+/// shared by both transports).
+pub use azmi_support::env::{jitter_seed, process_env};
 pub use cache::TokenCache;
 pub use clock::{Clock, FastForwardClock, SleepFuture, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
@@ -77,5 +80,4 @@ pub use entra::{
     ClientSecretCredentialBuilder, EnvironmentCredential, EnvironmentCredentialBuilder,
     WorkloadIdentityCredential, WorkloadIdentityCredentialBuilder,
 };
-pub use env::{jitter_seed, process_env};
 pub use token_credential::{TokenCredential, TokenFuture};

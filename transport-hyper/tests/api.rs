@@ -456,20 +456,43 @@ async fn nothing_listening_is_connection_refused() {
     assert_eq!(failure, TransportFailure::ConnectionRefused);
 }
 
-#[tokio::test]
-async fn certificate_pinning_is_refused_until_service_fabric_lands() {
-    let mut pinned = hints(Duration::from_secs(5), 100);
-    pinned.tls = TlsPolicy::PinnedSha1([0xAB; 20]);
-    let failure = Driver::new()
-        .execute(request("https://127.0.0.1:1/", pinned))
-        .await
-        .expect_err("no pinning yet");
-    assert_eq!(
-        failure,
-        TransportFailure::Tls(
-            "certificate pinning (Service Fabric) is not available in azmi-hyper".into()
-        )
+/// Pinned hints for the emulator's Service Fabric listener and this thumbprint.
+fn pinned(thumbprint: &str) -> TransportHints {
+    let mut pinned = hints(Duration::from_secs(5), 1 << 20);
+    pinned.tls = TlsPolicy::PinnedSha1(
+        azmi_core::service_fabric::parse_thumbprint(thumbprint).expect("a thumbprint"),
     );
+    pinned
+}
+
+#[tokio::test]
+async fn a_pinned_self_signed_certificate_is_accepted_by_its_thumbprint() {
+    let emulator = Emulator::start(Config::default()).expect("the emulator starts");
+    let url = emulator.endpoint(Source::ServiceFabric);
+    let response = Driver::new()
+        .execute(request(&url, pinned(emulator.service_fabric_thumbprint())))
+        .await
+        .expect("the pinned certificate is accepted; no chain or hostname check");
+    // No `Secret` header was sent: the service's own 401 proves the request got through.
+    assert_eq!(response.status(), 401);
+    assert_eq!(emulator.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_thumbprint_is_refused_before_any_request() {
+    let emulator = Emulator::start(Config::default()).expect("the emulator starts");
+    let url = emulator.endpoint(Source::ServiceFabric);
+    let failure = Driver::new()
+        .execute(request(&url, pinned(&"ab".repeat(20))))
+        .await
+        .expect_err("another certificate's thumbprint");
+    match &failure {
+        TransportFailure::Tls(message) => {
+            assert!(message.contains("IDENTITY_SERVER_THUMBPRINT"), "{message}")
+        }
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+    assert!(emulator.requests().is_empty(), "the handshake failed first");
 }
 
 #[tokio::test]

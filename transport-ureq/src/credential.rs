@@ -8,7 +8,7 @@ use azmi_core::{AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Sou
 use crate::cache::TokenCache;
 use crate::clock::Clock;
 use crate::driver::Driver;
-use crate::env::{jitter_seed, process_env};
+use azmi_support::env::{jitter_seed, process_env};
 
 /// A blocking managed identity credential.
 ///

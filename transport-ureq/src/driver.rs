@@ -100,6 +100,14 @@ impl Driver {
                     Err(failure) => flow.handle_failure(self.clock.now(), failure),
                 },
                 Action::Sleep(duration) => self.clock.sleep(duration),
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    let contents = azmi_support::file::read(&path, limit, &must_be_in);
+                    flow.handle_file(self.clock.now(), contents);
+                }
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
                 // is newer than the driver; end the flow rather than spin. The action is not
@@ -116,15 +124,15 @@ impl Driver {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportFailure> {
         let hints = TransportHints::of(&request);
-        if let TlsPolicy::PinnedSha1(_) = hints.tls {
-            // Certificate pinning needs a custom rustls verifier that ureq's TLS config cannot
-            // take; until the Service Fabric source lands, nothing in the core asks for it.
-            return Err(TransportFailure::Tls(
-                "certificate pinning (Service Fabric) is not available in azmi-ureq".into(),
-            ));
-        }
-        let agent = match hints.proxy {
-            ProxyPolicy::Never => &self.direct,
+        // A pinned request gets an agent of its own (PROTOCOL.md §6: no proxy, the pin instead
+        // of chain validation); Service Fabric tokens are cached, so it is rarely built.
+        let pinned;
+        let agent = match (hints.tls, hints.proxy) {
+            (TlsPolicy::PinnedSha1(thumbprint), _) => {
+                pinned = crate::tls::pinned_agent(config(None, RootCerts::WebPki), thumbprint)?;
+                &pinned
+            }
+            (_, ProxyPolicy::Never) => &self.direct,
             _ => self
                 .proxied
                 .get_or_init(|| agent(ureq::Proxy::try_from_env(), self.roots.as_ref())),
@@ -166,6 +174,12 @@ fn send(
 /// `roots` (the WebPKI roots when `None`).
 fn agent(proxy: Option<ureq::Proxy>, roots: Option<&Arc<Vec<Certificate<'static>>>>) -> Agent {
     let roots = roots.map_or(RootCerts::WebPki, |r| RootCerts::Specific(Arc::clone(r)));
+    config(proxy, roots).into()
+}
+
+/// The configuration of [`agent`], also used by pinned agents (whose verifier replaces the
+/// roots).
+fn config(proxy: Option<ureq::Proxy>, roots: RootCerts) -> ureq::config::Config {
     Agent::config_builder()
         .tls_config(TlsConfig::builder().root_certs(roots).build())
         .http_status_as_error(false)
@@ -178,7 +192,6 @@ fn agent(proxy: Option<ureq::Proxy>, roots: Option<&Arc<Vec<Certificate<'static>
         .accept_encoding(AutoHeaderValue::None)
         .user_agent(AutoHeaderValue::None)
         .build()
-        .into()
 }
 
 /// Maps a ureq error to what the core needs to know. ureq's messages carry no headers, so no

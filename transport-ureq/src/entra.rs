@@ -10,7 +10,7 @@ use azmi_support::client_auth::{ClientAuthSource, CredentialKind};
 use crate::cache::TokenCache;
 use crate::clock::Clock;
 use crate::driver::Driver;
-use crate::env::{jitter_seed, process_env};
+use azmi_support::env::{jitter_seed, process_env};
 
 /// What every Entra credential holds: the app, how it authenticates, a driver, a cache.
 struct Entra {

@@ -30,8 +30,17 @@ fn emulator() -> Emulator {
 #[test]
 fn token_json_for_each_source_and_identity() {
     let emu = emulator();
-    for (source, name) in [(Source::Imds, "imds"), (Source::AppService, "app_service")] {
-        for extra in [&[][..], &["--client-id", CLIENT_ID][..]] {
+    let system_only: &[&[&str]] = &[&[]];
+    let both: &[&[&str]] = &[&[], &["--client-id", CLIENT_ID]];
+    // Cloud Shell and Service Fabric have no user-assigned identities.
+    for (source, name, identities) in [
+        (Source::Imds, "imds", both),
+        (Source::AppService, "app_service", both),
+        (Source::CloudShell, "cloud_shell", system_only),
+        (Source::AzureMl, "azure_ml", both),
+        (Source::ServiceFabric, "service_fabric", system_only),
+    ] {
+        for extra in identities {
             let mut args = vec!["token", "--scope", SCOPE];
             args.extend_from_slice(extra);
             let out = azmi(&emu.env(source), &args);
@@ -99,6 +108,71 @@ fn detect_names_source_and_variables_without_network() {
 
     let out = azmi(&[], &["detect"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("source: imds"));
+
+    // (source, its name, its variables): supported, so no "not supported" note.
+    for (source, name, variables) in [
+        (Source::CloudShell, "cloud_shell", "MSI_ENDPOINT"),
+        (Source::AzureMl, "azure_ml", "MSI_ENDPOINT, MSI_SECRET"),
+        (
+            Source::ServiceFabric,
+            "service_fabric",
+            "IDENTITY_ENDPOINT, IDENTITY_HEADER, IDENTITY_SERVER_THUMBPRINT",
+        ),
+        (Source::Arc, "arc", "IDENTITY_ENDPOINT, IMDS_ENDPOINT"),
+    ] {
+        let out = azmi(&emu.env(source), &["detect"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains(&format!("source: {name}\n")), "{text}");
+        assert!(
+            text.contains(&format!("endpoint: {}\n", emu.endpoint(source))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("variables: {variables}\n")),
+            "{text}"
+        );
+        assert!(!text.contains("not supported"), "{text}");
+        assert!(
+            !text.contains(emu.msi_secret()) && !text.contains(emu.identity_header()),
+            "secrets stay secret: {text}"
+        );
+    }
+    assert!(emu.requests().is_empty(), "detect sends nothing");
+}
+
+#[test]
+fn arc_key_files_outside_the_agent_directory_are_refused() {
+    // The emulator writes its key files to a temporary directory, not the agent's token
+    // directory this process trusts: `azmi` refuses to read them, and sends no second leg.
+    let emu = emulator();
+    let out = azmi(&emu.env(Source::Arc), &["token", "--scope", SCOPE]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("Azure Arc's key file"), "{stderr}");
+    let why = if std::path::Path::new("/var/opt/azcmagent/tokens").is_dir() {
+        "not in the expected directory"
+    } else {
+        "the directory it must be in does not exist"
+    };
+    assert!(stderr.contains(why), "{stderr}");
+    assert_eq!(emu.requests().len(), 1, "only the challenge: {stderr}");
+}
+
+#[test]
+fn cloud_shell_client_id_is_a_configuration_error() {
+    let emu = emulator();
+    let out = azmi(
+        &emu.env(Source::CloudShell),
+        &["token", "--scope", SCOPE, "--client-id", CLIENT_ID],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Cloud Shell does not support user-assigned identities"),
+        "{stderr}"
+    );
+    assert!(emu.requests().is_empty(), "nothing is sent: {stderr}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use azmi_core::{AccessToken, EnvSnapshot, Error, ErrorKind, Identity, ManagedIde
 /// ```
 /// use azmi_emulator::harness::scenario_call::options_and_env;
 /// use azmi_emulator::scenarios::{Call, Identity};
-/// let call = Call { env: vec![], identity: Identity::ClientId("id"), scope: "s", timeout: None };
+/// let call = Call { env: vec![], identity: Identity::ClientId("id"), scope: "s", timeout: None, arc_token_dir: None };
 /// let (options, _env) = options_and_env(&call);
 /// assert!(options.identity.is_user_assigned());
 /// ```
@@ -25,7 +25,14 @@ pub fn options_and_env(call: &Call) -> (ManagedIdentityOptions, EnvSnapshot) {
     if let Some(timeout) = call.timeout {
         options = options.with_timeout(timeout);
     }
-    (options, EnvSnapshot::from_pairs(call.env.clone()))
+    let arc_token_dir = call
+        .arc_token_dir
+        .as_ref()
+        .map(|dir| dir.to_string_lossy().into_owned());
+    (
+        options,
+        EnvSnapshot::from_pairs(call.env.clone()).with_arc_token_dir(arc_token_dir),
+    )
 }
 
 /// A transport's result as the scenario list sees it.

@@ -32,6 +32,7 @@ mod expiry_date;
 mod flow;
 mod retry_after;
 mod seeds;
+mod thumbprint;
 mod token_response;
 
 // The entries, and the description each structure-aware entry decodes (which its docs name).
@@ -41,6 +42,7 @@ pub use expiry_date::{expiry_date, expiry_date_structured};
 pub use flow::{FlowDesc, flow};
 pub use retry_after::{RetryDesc, retry_after, retry_after_structured};
 pub use seeds::{check_seed_encoding, regressions, seeds};
+pub use thumbprint::{ThumbprintDesc, thumbprint, thumbprint_structured};
 pub use token_response::{ExpiryDesc, TokenDesc, token_response, token_response_structured};
 // Named by `seeds()` and by the docs above; the replay test, which includes this module
 // privately, names neither.
@@ -75,6 +77,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("expiry_date", expiry_date),
     ("expiry_date_structured", expiry_date_structured),
     ("flow", flow),
+    ("thumbprint", thumbprint),
+    ("thumbprint_structured", thumbprint_structured),
 ];
 
 /// A readable account of an input for `target`: the decoded description and what it renders
@@ -104,6 +108,7 @@ pub fn explain(target: &str, data: &[u8]) -> String {
         }),
         "challenge_structured" => show::<ChallengeDesc>(data, |d| format!("{:?}", d.render().0)),
         "expiry_date_structured" => show::<ExpiryDesc>(data, |d| d.render(EXPIRY_T_REQ).json),
+        "thumbprint_structured" => show::<ThumbprintDesc>(data, |d| format!("{:?}", d.render().0)),
         "flow" => show::<FlowDesc>(data, |d| {
             d.steps
                 .0

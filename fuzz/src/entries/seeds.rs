@@ -17,6 +17,7 @@ use super::oracle::Clock;
 use super::retry_after::{
     HeaderNameDesc, RETRY_AFTER_EXAMPLES, RetryDesc, RetryHeaderDesc, RetryValue,
 };
+use super::thumbprint::{DamageDesc, FlipDesc, SepDesc, THUMBPRINT_EXAMPLES, ThumbprintDesc};
 use super::token_response::{
     Clock2017, DateParts, EXPIRY_EXAMPLES, ExpiryDesc, ExtraDesc, ExtraKey, JsonDesc, KEYS, Layout,
     Offset3339, STRINGS, SecondsDesc, TokenDesc, Wrap, Zone2017,
@@ -1120,7 +1121,79 @@ pub fn seeds() -> Vec<Seed> {
     out.extend(named("challenge_structured", challenge_descs()));
     out.extend(named("expiry_date_structured", expiry_descs()));
     out.extend(named("flow", flow_descs()));
+    // A pin and an equal leaf digest; a pin and a leaf differing in the last byte.
+    let pins: [Vec<u8>; 2] = [vec![0x5a; 40], [[0x5a; 39].as_slice(), &[0x5b]].concat()];
+    out.extend(raw(
+        "thumbprint",
+        THUMBPRINT_EXAMPLES
+            .iter()
+            .map(|s| s.as_bytes())
+            .chain(pins.iter().map(Vec::as_slice)),
+    ));
+    out.extend(named("thumbprint_structured", thumbprint_descs()));
     out
+}
+
+/// Thumbprints as tools print them, and the near misses §1.2 refuses.
+pub fn thumbprint_descs() -> Vec<(&'static str, ThumbprintDesc)> {
+    let bytes = [
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
+        0xef, 0x01, 0x23, 0x45, 0x67,
+    ];
+    let plain = ThumbprintDesc {
+        bytes,
+        upper: u64::MAX,
+        sep: SepDesc::None(),
+        lead: 0,
+        trail: 0,
+        damage: None,
+        flip: None,
+    };
+    let with = |f: &dyn Fn(&mut ThumbprintDesc)| {
+        let mut d = plain.clone();
+        f(&mut d);
+        d
+    };
+    vec![
+        ("upper", plain.clone()),
+        (
+            "lower-colons",
+            with(&|d| {
+                d.upper = 0;
+                d.sep = SepDesc::Colon();
+            }),
+        ),
+        (
+            "spaced-padded",
+            with(&|d| {
+                d.sep = SepDesc::Space();
+                d.lead = 1;
+                d.trail = 2;
+            }),
+        ),
+        ("mixed", with(&|d| d.sep = SepDesc::Mixed(0x1b1b_1b1b_1b1b))),
+        ("dashes", with(&|d| d.sep = SepDesc::Dash())),
+        (
+            "one-digit-short",
+            with(&|d| d.damage = Some(DamageDesc::DropDigit(7))),
+        ),
+        (
+            "one-digit-long",
+            with(&|d| d.damage = Some(DamageDesc::ExtraDigit(40, 3))),
+        ),
+        (
+            "non-hex",
+            with(&|d| d.damage = Some(DamageDesc::Replace(1, b'x'))),
+        ),
+        (
+            "leaf-differs",
+            with(&|d| d.flip = Some(FlipDesc { at: 19, xor: 1 })),
+        ),
+        (
+            "leaf-equal",
+            with(&|d| d.flip = Some(FlipDesc { at: 3, xor: 0 })),
+        ),
+    ]
 }
 
 /// The inputs that found bugs fixed in azmi-core (`fuzz/README.md` lists them), kept under
@@ -1185,4 +1258,5 @@ pub fn check_seed_encoding() {
     round_trip(challenge_descs());
     round_trip(expiry_descs());
     round_trip(flow_descs());
+    round_trip(thumbprint_descs());
 }

@@ -1,15 +1,15 @@
-//! The process environment and the randomness, snapshotted for the core.
+//! The process environment and the randomness the core asks for, read once for both transports.
 
 use azmi_core::EnvSnapshot;
 
-/// Snapshots the variables the core consults (empty ones count as unset) and whether the Azure
-/// Arc agent is installed on this host.
+/// Snapshots the variables the core consults (empty ones count as unset) and the host facts
+/// (whether the Azure Arc agent is installed; its token directory stays the platform default).
 ///
 /// It reads the environment and makes one `stat` call per agent path: quick, but blocking I/O,
-/// so it runs once, when a credential is built, never while a token is awaited.
+/// so credentials call it once, when they are built, never while a token is awaited.
 ///
 /// ```
-/// let env = azmi_hyper::process_env();
+/// let env = azmi_support::env::process_env();
 /// # let _ = env;
 /// ```
 pub fn process_env() -> EnvSnapshot {
@@ -23,7 +23,7 @@ pub fn process_env() -> EnvSnapshot {
 /// processes do not retry in lockstep.
 ///
 /// ```
-/// let seed = azmi_hyper::jitter_seed();
+/// let seed = azmi_support::env::jitter_seed();
 /// # let _ = seed;
 /// ```
 pub fn jitter_seed() -> u64 {
