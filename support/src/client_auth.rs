@@ -1,14 +1,14 @@
 //! How an Entra credential authenticates each token request: a client secret, a fresh
-//! certificate assertion per request (PROTOCOL.md §10), or the federated token file, read again
-//! once the last read is 10 minutes old (§8). One implementation for both transports.
+//! certificate assertion per request (PROTOCOL.md §10), or the federated token file, which the
+//! flow asks the driver to read again once the last read is 10 minutes old (§8). One
+//! implementation for both transports.
 
-use std::io::Read;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use azmi_core::entra::assertion::Unsigned;
-use azmi_core::entra::{CertificateConfig, ClientAuth, EntraApp, FederatedToken, federated};
+use azmi_core::entra::{CertificateConfig, ClientAuth, EntraApp, FederatedToken};
 use azmi_core::time::OffsetDateTime;
-use azmi_core::{Error, Secret};
+use azmi_core::{Error, Secret, TokenFlow};
 use ring::rand::SecureRandom;
 
 use crate::certificate::{self, ClientCertificate};
@@ -28,7 +28,7 @@ enum Kind {
     },
     Federated {
         path: String,
-        held: Mutex<FederatedToken>,
+        held: Arc<Mutex<FederatedToken>>,
     },
 }
 
@@ -54,7 +54,8 @@ impl ClientAuthSource {
     /// construction (a configuration error naming the file).
     pub fn load_certificate(config: &CertificateConfig) -> Result<Self, Error> {
         let app = &config.app;
-        let content = read_capped(&config.path, certificate::MAX_FILE_BYTES)
+        let content = crate::file::read(&config.path, certificate::MAX_FILE_BYTES as u64, None)
+            .map_err(|failure| failure.to_string())
             .and_then(|bytes| {
                 ClientCertificate::load(&bytes, config.password.as_ref().map(Secret::expose))
             })
@@ -67,17 +68,23 @@ impl ClientAuthSource {
         ClientAuthSource {
             kind: Kind::Federated {
                 path: path.into(),
-                held: Mutex::new(FederatedToken::default()),
+                held: Arc::new(Mutex::new(FederatedToken::default())),
             },
         }
     }
 
-    /// The authentication of one request at `now`: the secret; a new signed assertion; or the
-    /// federated token, read from its file when the last read is 10 minutes old. A file that
-    /// cannot be read or holds no token is *failed*, naming the file.
-    pub fn auth(&self, app: &EntraApp, now: OffsetDateTime) -> Result<ClientAuth, Error> {
-        match &self.kind {
-            Kind::Secret(secret) => Ok(ClientAuth::Secret(secret.clone())),
+    /// The flow of one token request for `scopes` at `now`: with the secret; with a new signed
+    /// assertion; or with the federated token, which the flow has the driver read from its file
+    /// when the last read is 10 minutes old.
+    pub fn flow(
+        &self,
+        app: &EntraApp,
+        scopes: &[&str],
+        now: OffsetDateTime,
+        jitter_seed: u64,
+    ) -> Result<TokenFlow, Error> {
+        let auth = match &self.kind {
+            Kind::Secret(secret) => ClientAuth::Secret(secret.clone()),
             Kind::Certificate {
                 certificate,
                 send_chain,
@@ -96,34 +103,14 @@ impl ClientAuthSource {
                 let signature = certificate
                     .sign(unsigned.signing_input())
                     .map_err(|m| app.failed_error(m))?;
-                Ok(ClientAuth::Assertion(unsigned.sign(&signature)))
+                ClientAuth::Assertion(unsigned.sign(&signature))
             }
             Kind::Federated { path, held } => {
-                let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(token) = held.current(now) {
-                    return Ok(ClientAuth::Assertion(token));
-                }
-                read_capped(path, federated::MAX_FILE_BYTES)
-                    .and_then(|bytes| held.store(&bytes, now))
-                    .map(ClientAuth::Assertion)
-                    .map_err(|m| app.failed_error(format!("federated token file {path}: {m}")))
+                return app.federated_flow(scopes, path, held, None, jitter_seed, now);
             }
-        }
+        };
+        app.flow(scopes, auth, None, jitter_seed)
     }
-}
-
-/// Reads at most `limit + 1` bytes of `path` (so an oversized file is seen as such without
-/// reading it all); the message names the I/O problem, never content.
-pub fn read_capped(path: &str, limit: usize) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be opened ({e})"))?;
-    let mut content = Vec::new();
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut content)
-        .map_err(|e| format!("cannot be read ({e})"))?;
-    if content.len() > limit {
-        return Err(format!("is larger than {limit} bytes"));
-    }
-    Ok(content)
 }
 
 /// The four Entra credentials, by how they find their configuration.

@@ -177,7 +177,7 @@ impl Driver {
                 } => {
                     // File I/O blocks: off the runtime's worker threads.
                     let read = tokio::task::spawn_blocking(move || {
-                        azmi_support::file::read(&path, limit, &must_be_in)
+                        azmi_support::file::read(&path, limit, must_be_in.as_deref())
                     })
                     .await;
                     let contents = read.unwrap_or_else(|e| {

@@ -48,12 +48,10 @@ impl Entra {
             let this = Arc::clone(self);
             let scope = scope.to_owned();
             async move {
-                // The federated file read is small (≤ 64 KiB) and happens at most every 10
-                // minutes; it is done inline, in the flight task, through the shared code.
-                let auth = this.auth.auth(&this.app, this.driver.clock().now())?;
+                let now = this.driver.clock().now();
                 let flow = this
-                    .app
-                    .flow(&[scope.as_str()], auth, None, jitter_seed())?;
+                    .auth
+                    .flow(&this.app, &[scope.as_str()], now, jitter_seed())?;
                 this.driver.run(flow).await
             }
         };

@@ -105,7 +105,7 @@ impl Driver {
                     limit,
                     must_be_in,
                 } => {
-                    let contents = azmi_support::file::read(&path, limit, &must_be_in);
+                    let contents = azmi_support::file::read(&path, limit, must_be_in.as_deref());
                     flow.handle_file(self.clock.now(), contents);
                 }
                 Action::Done(result) => return result,

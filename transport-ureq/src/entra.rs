@@ -45,9 +45,10 @@ impl Entra {
         }
         let scope = self.app.scope(scopes)?;
         self.cache.get(scope, clock, || {
-            let auth = self.auth.auth(&self.app, clock.now())?;
-            self.driver
-                .run(self.app.flow(&[scope], auth, None, jitter_seed())?)
+            let flow = self
+                .auth
+                .flow(&self.app, &[scope], clock.now(), jitter_seed())?;
+            self.driver.run(flow)
         })
     }
 }

@@ -1,5 +1,10 @@
 //! The token request of the client credentials grant (PROTOCOL.md §8, §9, §10).
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use time::OffsetDateTime;
+
+use super::federated::{FederatedRead, FederatedToken};
 use crate::error::Error;
 use crate::flow::TokenFlow;
 use crate::hints::TransportHints;
@@ -147,14 +152,7 @@ impl EntraApp {
         jitter_seed: u64,
     ) -> Result<TokenFlow, Error> {
         let scope = self.scope(scopes)?;
-        let body = self.form_body(scope, &auth, claims);
-        let request = RequestTemplate::post_form(
-            &self.token_url,
-            body,
-            self.hints.clone(),
-            crate::env::AZURE_AUTHORITY_HOST,
-        )
-        .map_err(|m| self.config_error(m))?;
+        let request = self.request(scope, &auth, claims)?;
         Ok(TokenFlow::new(
             self.credential,
             Source::Entra,
@@ -165,6 +163,62 @@ impl EntraApp {
             jitter_seed,
         )
         .with_secrets(vec![auth.secret().clone()]))
+    }
+
+    /// Workload identity (PROTOCOL.md §8): a flow whose client assertion is the federated token
+    /// `held` while it was read less than 10 minutes before `now`; otherwise the flow first asks
+    /// the driver to read `path` ([`Action::ReadFile`](crate::Action::ReadFile), at most 64 KiB,
+    /// anywhere), holds what it read, and sends that. A file that cannot be read or holds no
+    /// token ends the flow *failed*, naming the file.
+    pub fn federated_flow(
+        &self,
+        scopes: &[&str],
+        path: &str,
+        held: &Arc<Mutex<FederatedToken>>,
+        claims: Option<&str>,
+        jitter_seed: u64,
+        now: OffsetDateTime,
+    ) -> Result<TokenFlow, Error> {
+        let current = held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current(now);
+        if let Some(token) = current {
+            return self.flow(scopes, ClientAuth::Assertion(token), claims, jitter_seed);
+        }
+        let scope = self.scope(scopes)?;
+        // The request is rebuilt with the token once the file is read; until then it carries
+        // an empty assertion and is never sent.
+        let flow = self.flow(
+            scopes,
+            ClientAuth::Assertion(Secret::new("")),
+            claims,
+            jitter_seed,
+        )?;
+        Ok(flow.with_federated_read(FederatedRead {
+            path: path.to_string(),
+            held: Arc::clone(held),
+            app: self.clone(),
+            scope: scope.to_string(),
+            claims: claims.map(str::to_string),
+        }))
+    }
+
+    /// The request of one token acquisition.
+    pub(crate) fn request(
+        &self,
+        scope: &str,
+        auth: &ClientAuth,
+        claims: Option<&str>,
+    ) -> Result<RequestTemplate, Error> {
+        let body = self.form_body(scope, auth, claims);
+        RequestTemplate::post_form(
+            &self.token_url,
+            body,
+            self.hints.clone(),
+            crate::env::AZURE_AUTHORITY_HOST,
+        )
+        .map_err(|m| self.config_error(m))
     }
 
     /// The form body, fields in the order of PROTOCOL.md §8 and §9.
@@ -291,6 +345,59 @@ mod tests {
         let text = format!("{e} {e:?}");
         assert!(text.contains("AADSTS7000215"), "{text}");
         assert!(!text.contains("SENTINEL"), "{text}");
+        Ok(())
+    }
+
+    /// Workload identity: the file is read through the flow's `ReadFile` action (anywhere, at
+    /// most 64 KiB), held for 10 minutes, and its failures end the flow *failed*.
+    #[test]
+    fn federated_flows_read_the_file_through_an_action() -> Result<(), Box<dyn std::error::Error>> {
+        let app = app(None)?;
+        let held = Arc::new(Mutex::new(FederatedToken::default()));
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1);
+        let scopes = ["https://vault.azure.net/.default"];
+        let mut flow = app.federated_flow(&scopes, "/var/run/token", &held, None, 1, t0)?;
+        match flow.poll(t0) {
+            crate::Action::ReadFile {
+                path,
+                limit,
+                must_be_in,
+            } => {
+                assert_eq!(
+                    (path.as_str(), limit, must_be_in),
+                    ("/var/run/token", 65_536, None)
+                );
+            }
+            other => panic!("a file read first, got {other:?}"),
+        }
+        flow.handle_file(t0, Ok(b" eyJ.first.sig\n".to_vec()));
+        let crate::Action::Send(request) = flow.poll(t0) else {
+            panic!("then the request");
+        };
+        let body = String::from_utf8(request.body().clone())?;
+        assert!(
+            body.starts_with("client_assertion=eyJ.first.sig&"),
+            "{body}"
+        );
+        // Within 10 minutes the held token is sent without a read; after, the file is read again.
+        let mut flow = app.federated_flow(
+            &scopes,
+            "/var/run/token",
+            &held,
+            None,
+            1,
+            t0 + time::Duration::seconds(599),
+        )?;
+        assert!(matches!(flow.poll(t0), crate::Action::Send(_)));
+        let later = t0 + time::Duration::seconds(600);
+        let mut flow = app.federated_flow(&scopes, "/var/run/token", &held, None, 1, later)?;
+        assert!(matches!(flow.poll(later), crate::Action::ReadFile { .. }));
+        flow.handle_file(later, Err(crate::FileFailure::NotFound));
+        let crate::Action::Done(Err(e)) = flow.poll(later) else {
+            panic!("a failed read ends the flow");
+        };
+        assert_eq!(e.kind(), crate::ErrorKind::Failed);
+        assert!(e.message().contains("/var/run/token"), "{e}");
         Ok(())
     }
 }

@@ -1,11 +1,16 @@
 //! The federated token file of workload identity (PROTOCOL.md §8): read at most every 10 minutes,
 //! capped at 64 KiB, trimmed, never empty.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::file::FileFailure;
+use crate::request::RequestTemplate;
 use crate::secret::Secret;
+
+use super::{ClientAuth, EntraApp};
 
 /// The most a federated token file may hold.
 pub const MAX_FILE_BYTES: usize = 64 * 1024;
@@ -49,6 +54,44 @@ impl FederatedToken {
         let token = parse(content)?;
         self.held = Some((token.clone(), now));
         Ok(token)
+    }
+}
+
+/// A flow's pending read of the federated token file: the file, the credential's held token to
+/// update, and the request to build once the token is known.
+#[derive(Debug)]
+pub(crate) struct FederatedRead {
+    pub(crate) path: String,
+    pub(crate) held: Arc<Mutex<FederatedToken>>,
+    pub(crate) app: EntraApp,
+    pub(crate) scope: String,
+    pub(crate) claims: Option<String>,
+}
+
+impl FederatedRead {
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Checks and holds what the driver read at `now`, and builds the request that sends it.
+    /// The message never quotes the content.
+    pub(crate) fn finish(
+        &self,
+        contents: Result<Vec<u8>, FileFailure>,
+        now: OffsetDateTime,
+    ) -> Result<(RequestTemplate, Secret), String> {
+        let bytes = contents.map_err(|failure| failure.to_string())?;
+        let token = self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .store(&bytes, now)?;
+        let auth = ClientAuth::Assertion(token.clone());
+        let request = self
+            .app
+            .request(&self.scope, &auth, self.claims.as_deref())
+            .map_err(|e| e.message().to_string())?;
+        Ok((request, token))
     }
 }
 

@@ -588,7 +588,7 @@ fn workload_identity_errors<H: EntraHarness>(h: &H) {
     expect_error(
         h.get_token(&c, SCOPE),
         ErrorKind::Failed,
-        "cannot be opened",
+        "does not exist",
         "missing file",
     );
     let mut options = w.options();
