@@ -27,6 +27,36 @@ pub(crate) fn tenant_of(path: &str) -> Option<&str> {
     (!tenant.is_empty() && tail == "oauth2/v2.0/token").then_some(tenant)
 }
 
+/// The tenant of a `/{tenant}/v2.0/.well-known/openid-configuration` path (MSAL's tenant
+/// discovery).
+pub(crate) fn openid_tenant_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('/')?;
+    let (tenant, tail) = rest.split_once('/')?;
+    (!tenant.is_empty() && tail == "v2.0/.well-known/openid-configuration").then_some(tenant)
+}
+
+/// The tenant's OpenID configuration, with endpoints on the listener the request came in on.
+fn openid_configuration(req: &Req, tenant: &str) -> Reply {
+    let base = format!(
+        "{}://{}/{tenant}",
+        req.scheme.as_str(),
+        req.header("host").unwrap_or("127.0.0.1")
+    );
+    Reply::json(
+        200,
+        &json!({
+            "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+            "issuer": format!("{base}/v2.0"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "tenant_region_scope": null,
+        }),
+    )
+}
+
 /// An AADSTS error: `{"error","error_description","error_codes","timestamp","trace_id",
 /// "correlation_id","error_uri"}`.
 fn aadsts(status: u16, error: &str, code: u32, message: &str) -> Reply {
@@ -169,6 +199,11 @@ fn check_assertion(
 }
 
 pub(crate) fn answer(state: &State, req: &Req) -> Reply {
+    if let Some(tenant) = openid_tenant_of(&req.path)
+        && req.method == Method::GET
+    {
+        return openid_configuration(req, tenant);
+    }
     let Some(tenant) = tenant_of(req.path.strip_suffix('/').unwrap_or(&req.path)) else {
         return missing("tenant");
     };
@@ -340,6 +375,14 @@ mod tests {
         assert_eq!(tenant_of("//oauth2/v2.0/token"), None);
         assert_eq!(tenant_of("/t/oauth2/token"), None);
         assert_eq!(tenant_of("/a/b/oauth2/v2.0/token"), None);
+        assert_eq!(
+            openid_tenant_of("/t1/v2.0/.well-known/openid-configuration"),
+            Some("t1")
+        );
+        assert_eq!(
+            openid_tenant_of("/t1/.well-known/openid-configuration"),
+            None
+        );
     }
 
     #[test]

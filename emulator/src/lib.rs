@@ -108,7 +108,8 @@ use crate::server::State;
 /// thread is joined, when dropped.
 ///
 /// One plain-HTTP listener serves IMDS, App Service, Arc, Cloud Shell, Azure ML, Entra and the
-/// control plane; a second, HTTPS listener serves Service Fabric.
+/// control plane; a second, HTTPS listener serves Service Fabric and Entra (the authority of
+/// [`Emulator::env`], trusted through [`Emulator::tls_root_pem`]).
 ///
 /// ```
 /// # fn main() -> std::io::Result<()> {
@@ -348,7 +349,7 @@ impl Emulator {
     /// | Cloud Shell | `MSI_ENDPOINT` |
     /// | Azure ML | `MSI_ENDPOINT`, `MSI_SECRET` |
     /// | Service Fabric | `IDENTITY_ENDPOINT` (https), `IDENTITY_HEADER`, `IDENTITY_SERVER_THUMBPRINT` |
-    /// | Entra | `AZURE_AUTHORITY_HOST`, `AZURE_TENANT_ID`, and `AZURE_CLIENT_ID` / `AZURE_CLIENT_SECRET` of the first app registration |
+    /// | Entra | `AZURE_AUTHORITY_HOST` (https: trust [`Emulator::tls_root_pem`]), `AZURE_TENANT_ID`, and `AZURE_CLIENT_ID` / `AZURE_CLIENT_SECRET` of the first app registration |
     ///
     /// ```
     /// # fn main() -> std::io::Result<()> {

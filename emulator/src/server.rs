@@ -337,7 +337,9 @@ impl State {
             ],
             Source::Entra => {
                 let mut vars = vec![
-                    kv("AZURE_AUTHORITY_HOST", &self.http_base),
+                    // https: azmi and MSAL accept no other authority (PROTOCOL.md §1.2); clients
+                    // trust the listener's certificate as a root.
+                    kv("AZURE_AUTHORITY_HOST", &self.https_base),
                     kv("AZURE_TENANT_ID", &self.config.tenant_id),
                 ];
                 if let Some(app) = self.config.apps.first() {
@@ -394,7 +396,8 @@ pub(crate) fn route(scheme: Scheme, path: &str, query: &[(String, String)]) -> O
         return if trimmed == service_fabric::PATH {
             Some(Source::ServiceFabric)
         } else {
-            entra::tenant_of(trimmed).map(|_| Source::Entra)
+            (entra::tenant_of(trimmed).is_some() || entra::openid_tenant_of(trimmed).is_some())
+                .then_some(Source::Entra)
         };
     }
     let lower = trimmed.to_ascii_lowercase();
@@ -412,7 +415,7 @@ pub(crate) fn route(scheme: Scheme, path: &str, query: &[(String, String)]) -> O
         Some(Source::Arc)
     } else if trimmed == cloud_shell::PATH {
         Some(Source::CloudShell)
-    } else if entra::tenant_of(trimmed).is_some() {
+    } else if entra::tenant_of(trimmed).is_some() || entra::openid_tenant_of(trimmed).is_some() {
         Some(Source::Entra)
     } else {
         None
