@@ -388,6 +388,8 @@ fn entra_credentials_with_a_ca_file() {
             ("AZURE_AUTHORITY_HOST", emu.entra_authority()),
             ("AZURE_TENANT_ID", emu.tenant_id()),
             ("AZURE_CLIENT_ID", APP),
+            // Entra traffic may use a proxy from the environment: never for the emulator.
+            ("NO_PROXY", "127.0.0.1,localhost,::1"),
         ];
         env.extend_from_slice(extra);
         env.iter()
