@@ -36,7 +36,7 @@ pub struct EntraOptions {
     pub tenant_id: Option<String>,
     /// The app's client ID (`AZURE_CLIENT_ID`).
     pub client_id: Option<String>,
-    /// The client secret of [`ClientSecretCredential`](self) builders.
+    /// The client secret of `ClientSecretCredential` builders.
     pub client_secret: Option<Secret>,
     /// The certificate file (PEM, or PKCS#12) of certificate credentials.
     pub certificate_path: Option<String>,
@@ -176,7 +176,7 @@ impl EntraOptions {
     }
 }
 
-/// The name of [`ClientSecretCredential`](self)s' errors.
+/// The name of `ClientSecretCredential`s' errors.
 pub const CLIENT_SECRET_CREDENTIAL: &str = "ClientSecretCredential";
 /// The name of `ClientCertificateCredential`s' errors.
 pub const CLIENT_CERTIFICATE_CREDENTIAL: &str = "ClientCertificateCredential";
