@@ -81,6 +81,54 @@ impl AccessToken {
         // integer `expires_on`) must not panic.
         now < self.expires_on.saturating_sub(EXPIRY_MARGIN)
     }
+
+    /// The `Authorization` header value for this token, `<token type> <token>` (`Bearer …`),
+    /// marked sensitive so that `http`'s `Debug` of a request or header map never shows it.
+    ///
+    /// Tokens parsed by azmi are always sendable (PROTOCOL.md §1.6 admits only printable ASCII);
+    /// a token built by hand with other bytes is a *failed* error that does not quote it.
+    ///
+    /// With ureq (blocking):
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let token = azmi_core::AccessToken::new("t", "Bearer", time::OffsetDateTime::UNIX_EPOCH, time::OffsetDateTime::UNIX_EPOCH);
+    /// let body = ureq::get("https://myvault.vault.azure.net/secrets/db?api-version=7.4")
+    ///     .header(http::header::AUTHORIZATION, token.authorization_header()?)
+    ///     .call()?
+    ///     .body_mut()
+    ///     .read_to_string()?;
+    /// # let _ = body;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// With reqwest (async; reqwest uses the same `http` types), the same value goes in
+    /// `.header(AUTHORIZATION, token.authorization_header()?)`. Any client built on `http` takes it:
+    ///
+    /// ```
+    /// use azmi_core::AccessToken;
+    /// use time::macros::datetime;
+    /// let token = AccessToken::new("eyJ0eXAi.FAKE.sig", "Bearer", datetime!(2026-11-26 12:00 UTC), datetime!(2026-11-26 11:00 UTC));
+    /// let request = http::Request::get("https://myaccount.blob.core.windows.net/c/b")
+    ///     .header(http::header::AUTHORIZATION, token.authorization_header()?)
+    ///     .body(())?;
+    /// assert_eq!(request.headers()[http::header::AUTHORIZATION], "Bearer eyJ0eXAi.FAKE.sig");
+    /// assert!(!format!("{request:?}").contains("FAKE"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn authorization_header(&self) -> Result<http::HeaderValue, crate::error::Error> {
+        let mut value =
+            http::HeaderValue::try_from(format!("{} {}", self.token_type, self.token.expose()))
+                .map_err(|_| {
+                    crate::error::Error::failed(
+                        "AccessToken",
+                        "the token contains characters that cannot be sent in an HTTP header",
+                    )
+                })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
 }
 
 impl fmt::Debug for AccessToken {

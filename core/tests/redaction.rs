@@ -299,3 +299,20 @@ fn a_probe_answer_is_never_quoted_either() {
     );
     assert_error_clean("probe 403", run.err());
 }
+
+#[test]
+fn authorization_headers_are_sensitive_and_never_quote_a_bad_token() {
+    use azmi_core::AccessToken;
+    use azmi_core::time::macros::datetime;
+    let t = datetime!(2026-11-26 12:00 UTC);
+    let good = AccessToken::new("SENTINEL-auth", "Bearer", t, t);
+    let value = good.authorization_header().expect("a sendable token");
+    assert!(value.is_sensitive());
+    assert_eq!(value.to_str().expect("ASCII"), "Bearer SENTINEL-auth");
+    assert!(!format!("{value:?}").contains("SENTINEL"));
+    let bad = AccessToken::new("SENTINEL\nauth", "Bearer", t, t);
+    let e = bad
+        .authorization_header()
+        .expect_err("a newline cannot be sent");
+    assert!(!format!("{e} {e:?}").contains("SENTINEL"));
+}

@@ -292,12 +292,11 @@ impl<W> Table<W> {
             let (_, slot) = slots.iter().find(|(s, _)| **s == *scope)?;
             Arc::clone(&slot.published)
         };
+        // Replicas of dropped tables go whenever a replica is added (so a thread that outlives
+        // many credentials keeps none of their tokens); past the bound, the oldest goes too.
+        replicas.retain(|r| !r.published.retired.load(Ordering::Relaxed));
         if replicas.len() >= REPLICAS_PER_THREAD {
-            // Replicas of dropped tables go first; if there are none, the oldest.
-            replicas.retain(|r| !r.published.retired.load(Ordering::Relaxed));
-            if replicas.len() >= REPLICAS_PER_THREAD {
-                replicas.remove(0);
-            }
+            replicas.remove(0);
         }
         replicas.push(Replica {
             table: self.id,
@@ -309,5 +308,51 @@ impl<W> Table<W> {
             entry: None,
         });
         replicas.last_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const SCOPE: &str = "https://vault.azure.net/.default";
+
+    fn filled(secret: &str) -> Table<()> {
+        let t0 = datetime!(2026-11-26 10:00 UTC);
+        let table = Table::new();
+        let slot = table.slot(SCOPE);
+        let Begin::Lead(flight, ()) = slot.begin(t0, || ()) else {
+            panic!("an empty slot is led")
+        };
+        let token = AccessToken::new(
+            secret,
+            "Bearer",
+            t0 + Duration::hours(1),
+            t0 + Duration::minutes(50),
+        );
+        let _ = slot.finish(&flight, Ok(token), t0);
+        assert!(table.hit(SCOPE, t0.unix_timestamp_nanos()).is_some());
+        table
+    }
+
+    fn replicas_here() -> usize {
+        REPLICAS.with(|r| r.borrow().len())
+    }
+
+    #[test]
+    fn replicas_of_dropped_tables_are_released_when_the_thread_adds_one() {
+        std::thread::spawn(|| {
+            let a = filled("a");
+            let b = filled("b");
+            assert_eq!(replicas_here(), 2);
+            drop(a);
+            drop(b);
+            let _c = filled("c");
+            assert_eq!(replicas_here(), 1, "the dropped tables' replicas are gone");
+        })
+        .join()
+        .expect("the test thread");
     }
 }
