@@ -92,6 +92,10 @@ pub(crate) fn failure_error(cx: &Context<'_>, failure: &TransportFailure, attemp
         TransportFailure::BodyTooLarge { .. } | TransportFailure::Tls(_) => {
             cx.failed(format!("{failure}"))
         }
+        // An app registration's authority is not a host feature: say what did not answer.
+        _ if cx.source == Source::Entra => cx.unavailable(format!(
+            "the Entra ID token endpoint did not answer after {attempts} attempt(s) ({failure}); check AZURE_AUTHORITY_HOST and the network (and proxy) to it"
+        )),
         TransportFailure::ConnectionRefused | TransportFailure::Unreachable | TransportFailure::Other(_) => cx.unavailable(format!(
             "no {} endpoint answered ({failure}); this host offers no managed identity through {}",
             cx.source, cx.source

@@ -28,6 +28,25 @@ pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
 /// `AZURE_TOKEN_CREDENTIALS`: which DefaultAzureCredential members to use.
 pub const AZURE_TOKEN_CREDENTIALS: &str = "AZURE_TOKEN_CREDENTIALS";
 
+/// `AZURE_TENANT_ID`: the Entra tenant of an app registration (PROTOCOL.md §8, §9).
+pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+/// `AZURE_AUTHORITY_HOST`: the Entra authority, https only (default `https://login.microsoftonline.com`).
+pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+/// `AZURE_CLIENT_SECRET`: an app registration's client secret (never printed).
+pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+/// `AZURE_CLIENT_CERTIFICATE_PATH`: a PEM or PKCS#12 file with the app's certificate and key.
+pub const AZURE_CLIENT_CERTIFICATE_PATH: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+/// `AZURE_CLIENT_CERTIFICATE_PASSWORD`: the PKCS#12 file's password (never printed).
+pub const AZURE_CLIENT_CERTIFICATE_PASSWORD: &str = "AZURE_CLIENT_CERTIFICATE_PASSWORD";
+/// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`: `1` or `true` sends the `x5c` chain (PROTOCOL.md §10).
+pub const AZURE_CLIENT_SEND_CERTIFICATE_CHAIN: &str = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN";
+/// `AZURE_USERNAME`: user/password configuration, which azmi does not implement (PROTOCOL.md §9).
+pub const AZURE_USERNAME: &str = "AZURE_USERNAME";
+/// `AZURE_PASSWORD`: user/password configuration (never printed).
+pub const AZURE_PASSWORD: &str = "AZURE_PASSWORD";
+/// `AZURE_FEDERATED_TOKEN_FILE`: the workload identity's federated token file (PROTOCOL.md §8).
+pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
+
 /// Every variable the core may consult. A transport snapshots exactly these.
 pub const VARIABLES: &[&str] = &[
     AZURE_POD_IDENTITY_AUTHORITY_HOST,
@@ -40,6 +59,15 @@ pub const VARIABLES: &[&str] = &[
     DEFAULT_IDENTITY_CLIENT_ID,
     AZURE_CLIENT_ID,
     AZURE_TOKEN_CREDENTIALS,
+    AZURE_TENANT_ID,
+    AZURE_AUTHORITY_HOST,
+    AZURE_CLIENT_SECRET,
+    AZURE_CLIENT_CERTIFICATE_PATH,
+    AZURE_CLIENT_CERTIFICATE_PASSWORD,
+    AZURE_CLIENT_SEND_CERTIFICATE_CHAIN,
+    AZURE_USERNAME,
+    AZURE_PASSWORD,
+    AZURE_FEDERATED_TOKEN_FILE,
 ];
 
 /// Operating systems, for the one host fact that depends on them (where the Arc agent lives).

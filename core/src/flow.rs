@@ -31,17 +31,18 @@ pub enum Action {
     /// Sleep this long, then call [`TokenFlow::poll`] again.
     Sleep(Duration),
     /// Read this file under the constraints stated here, then call [`TokenFlow::handle_file`]
-    /// with its contents or the [`FileFailure`]. Resolve `path` (links and `..`); its directory
-    /// must be `must_be_in`, also resolved; it must be a regular file of at most `limit` bytes,
-    /// checked before reading; read at most `limit + 1` bytes. (Azure Arc's key file,
-    /// PROTOCOL.md §4 rule 4.)
+    /// with its contents or the [`FileFailure`]. Resolve `path` (links and `..`); when
+    /// `must_be_in` is set, its directory must be that one, also resolved; it must be a regular
+    /// file of at most `limit` bytes, checked before reading; read at most `limit + 1` bytes.
+    /// (Azure Arc's key file, PROTOCOL.md §4 rule 4; workload identity's federated token file,
+    /// §8, which may be anywhere.)
     ReadFile {
         /// The file, as the endpoint named it (already checked lexically by the core).
         path: String,
         /// The largest size accepted, in bytes.
         limit: u64,
-        /// The directory the resolved file must be directly in.
-        must_be_in: String,
+        /// The directory the resolved file must be directly in, if any.
+        must_be_in: Option<String>,
     },
     /// The acquisition is over. Polling again returns the same result.
     Done(Result<AccessToken, Error>),
@@ -91,10 +92,20 @@ enum State {
     Probe,
     AwaitingProbe,
     Ready,
-    Awaiting { t_req: OffsetDateTime },
-    Sleeping { until: OffsetDateTime },
-    ReadFile { path: String, must_be_in: String },
-    AwaitingFile { path: String },
+    Awaiting {
+        t_req: OffsetDateTime,
+    },
+    Sleeping {
+        until: OffsetDateTime,
+    },
+    ReadFile {
+        path: String,
+        limit: u64,
+        must_be_in: Option<String>,
+    },
+    AwaitingFile {
+        path: String,
+    },
     Done(Result<AccessToken, Error>),
 }
 
@@ -112,6 +123,7 @@ pub struct TokenFlow {
     url: String,
     probe: Option<Probe>,
     arc: Option<ArcChallenge>,
+    federated: Option<crate::entra::federated::FederatedRead>,
     retry: RetryState,
     attempts: u32,
     state: State,
@@ -143,6 +155,7 @@ impl TokenFlow {
             url,
             probe,
             arc: None,
+            federated: None,
             retry: RetryState::new(policy, jitter_seed),
             attempts: 0,
             state,
@@ -163,6 +176,23 @@ impl TokenFlow {
             token_dir,
             key: None,
         });
+        self
+    }
+
+    /// Makes the flow read the federated token file first (PROTOCOL.md §8), then build its
+    /// request with the token as the client assertion.
+    pub(crate) fn with_federated_read(
+        mut self,
+        read: crate::entra::federated::FederatedRead,
+    ) -> Self {
+        self.state = State::ReadFile {
+            path: read.path().to_string(),
+            limit: crate::entra::federated::MAX_FILE_BYTES as u64,
+            must_be_in: None,
+        };
+        self.federated = Some(read);
+        // The placeholder request carried no secret; the token joins once read.
+        self.secrets.clear();
         self
     }
 
@@ -209,10 +239,14 @@ impl TokenFlow {
                 Action::Sleep((*until - now).try_into().unwrap_or(Duration::ZERO))
             }
             State::Sleeping { .. } => self.send_attempt(now),
-            State::ReadFile { path, must_be_in } => {
+            State::ReadFile {
+                path,
+                limit,
+                must_be_in,
+            } => {
                 let action = Action::ReadFile {
                     path: path.clone(),
-                    limit: arc::KEY_FILE_LIMIT as u64,
+                    limit: *limit,
                     must_be_in: must_be_in.clone(),
                 };
                 self.state = State::AwaitingFile { path: path.clone() };
@@ -296,7 +330,7 @@ impl TokenFlow {
 
     /// Feeds the outcome of the last [`Action::ReadFile`]: the file's contents, or why the
     /// transport could not read it under the action's constraints.
-    pub fn handle_file(&mut self, _now: OffsetDateTime, contents: Result<Vec<u8>, FileFailure>) {
+    pub fn handle_file(&mut self, now: OffsetDateTime, contents: Result<Vec<u8>, FileFailure>) {
         let path = match &self.state {
             State::AwaitingFile { path } => path.clone(),
             State::Done(_) => return,
@@ -305,6 +339,23 @@ impl TokenFlow {
                 return;
             }
         };
+        if let Some(read) = &self.federated {
+            match read.finish(contents, now) {
+                Ok((request, token)) => {
+                    // From now on the token is one of the secrets scrubbed from every error.
+                    self.secrets.push(token);
+                    self.request = request;
+                    self.state = State::Ready;
+                }
+                Err(why) => {
+                    let e = self.failed(format!(
+                        "the federated token file {path} cannot be used: {why}"
+                    ));
+                    self.finish(Err(e));
+                }
+            }
+            return;
+        }
         let key = contents
             .map_err(|failure| failure.to_string())
             .and_then(|bytes| {
@@ -363,7 +414,8 @@ impl TokenFlow {
             };
             self.state = State::ReadFile {
                 path,
-                must_be_in: dir,
+                limit: arc::KEY_FILE_LIMIT as u64,
+                must_be_in: Some(dir),
             };
             return None;
         }

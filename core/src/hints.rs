@@ -71,6 +71,25 @@ impl TransportHints {
         }
     }
 
+    /// Hints for the Entra token endpoint: the configured proxy allowed (PROTOCOL.md §1.10),
+    /// WebPKI (plus any extra roots the transport was given) for https.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use azmi_core::{ProxyPolicy, TransportHints};
+    /// let h = TransportHints::entra(Duration::from_secs(10), Duration::from_secs(30), 1 << 20);
+    /// assert_eq!(h.proxy, ProxyPolicy::Allowed);
+    /// ```
+    pub fn entra(connect_timeout: Duration, timeout: Duration, body_limit: usize) -> Self {
+        TransportHints {
+            connect_timeout,
+            timeout,
+            body_limit,
+            proxy: ProxyPolicy::Allowed,
+            tls: TlsPolicy::WebPki,
+        }
+    }
+
     /// Reads the hints of a request built by the core, or the managed identity defaults when a
     /// request carries none (so a transport always has limits to apply).
     #[must_use]

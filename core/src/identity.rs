@@ -100,6 +100,12 @@ impl Identity {
                     self.kind_name()
                 ));
             }
+            (Source::Entra, _) => {
+                return Err(format!(
+                    "{source} credentials name their app registration by client ID and tenant, not by a managed identity {}",
+                    self.kind_name()
+                ));
+            }
             (_, Identity::SystemAssigned) => return Ok(None),
         };
         Ok(Some((name, value)))

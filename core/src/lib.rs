@@ -121,6 +121,7 @@ pub mod builder;
 pub mod cache;
 mod classify;
 pub mod cloud_shell;
+pub mod entra;
 pub mod env;
 pub mod error;
 pub mod error_body;

@@ -31,6 +31,9 @@ pub enum Source {
     ServiceFabric,
     /// Azure Machine Learning (and legacy App Service 2017-09-01).
     AzureMl,
+    /// The Entra ID token endpoint of an app registration (client secret, certificate,
+    /// workload identity; PROTOCOL.md §8–§10). Never selected by managed identity detection.
+    Entra,
 }
 
 impl Source {
@@ -44,7 +47,8 @@ impl Source {
         Source::Imds,
     ];
 
-    /// The machine name: `imds`, `app_service`, `arc`, `cloud_shell`, `service_fabric`, `azure_ml`.
+    /// The machine name: `imds`, `app_service`, `arc`, `cloud_shell`, `service_fabric`, `azure_ml`,
+    /// `entra`.
     ///
     /// ```
     /// assert_eq!(azmi_core::Source::AppService.as_str(), "app_service");
@@ -57,6 +61,7 @@ impl Source {
             Source::CloudShell => "cloud_shell",
             Source::ServiceFabric => "service_fabric",
             Source::AzureMl => "azure_ml",
+            Source::Entra => "entra",
         }
     }
 
@@ -86,6 +91,7 @@ impl fmt::Display for Source {
             Source::CloudShell => "Cloud Shell",
             Source::ServiceFabric => "Service Fabric",
             Source::AzureMl => "Azure ML",
+            Source::Entra => "Entra ID",
         })
     }
 }

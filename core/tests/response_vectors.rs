@@ -1613,7 +1613,7 @@ fn drive_arc(
                 _ => panic!("a request the script has no answer for"),
             },
             Action::ReadFile { must_be_in, .. } => {
-                assert_eq!(Some(must_be_in.as_str()), token_dir);
+                assert_eq!(must_be_in.as_deref(), token_dir);
                 match steps.next() {
                     Some(Step::File(contents)) => flow.handle_file(now, contents),
                     _ => panic!("a file read the script has no answer for"),

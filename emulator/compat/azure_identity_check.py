@@ -12,7 +12,9 @@ client id is refused before any request, and a 503 is retried; on Service Fabric
 the pinned self-signed certificate, a client id refused, and another thumbprint refused before
 any request),
 
-and that the emulator saw exactly the requests the client is documented to send. Prints one
+and that the emulator saw exactly the requests the client is documented to send. With
+`--source entra`: a client secret gets a token from the emulator's https Entra endpoint, and a
+wrong one raises with the service's AADSTS code. Prints one
 `PASS: …` or `FAIL: …` line per check and exits with the number of failures.
 
 Only run it inside a network namespace that has nothing but loopback (run.sh does that).
@@ -29,7 +31,12 @@ import urllib.parse
 import urllib.request
 
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import CredentialUnavailableError, ManagedIdentityCredential
+from azure.identity import (
+    ClientSecretCredential,
+    CredentialUnavailableError,
+    EnvironmentCredential,
+    ManagedIdentityCredential,
+)
 
 SCOPE = "https://vault.azure.net/.default"
 RESOURCE = "https://vault.azure.net"
@@ -195,9 +202,53 @@ def run_check(name, fn):
     return True
 
 
+def entra_checks(base):
+    """Entra with a client secret (`--source entra`): the emulator's https authority, trusted
+    through REQUESTS_CA_BUNDLE, with MSAL's instance discovery off (there is no
+    login.microsoftonline.com here); its tenant discovery reads the emulator's OpenID
+    configuration."""
+    tenant = os.environ["AZURE_TENANT_ID"]
+    client_id = os.environ["AZURE_CLIENT_ID"]
+    authority = os.environ["AZURE_AUTHORITY_HOST"]
+    assert authority.startswith("https://127.0.0.1:"), authority
+
+    def secret_token():
+        clear_recorded(base)
+        token = EnvironmentCredential(disable_instance_discovery=True).get_token(SCOPE)
+        claims = claims_of(token.token)
+        assert claims["aud"] == RESOURCE, claims["aud"]
+        assert claims["appid"] == client_id, claims["appid"]
+        posts = [r for r in recorded(base) if r["method"] == "POST"]
+        assert len(posts) == 1, f"{len(posts)} token requests"
+        post = posts[0]
+        assert post["scheme"] == "https", post["scheme"]
+        assert post["path"] == f"/{tenant}/oauth2/v2.0/token", post["path"]
+        form = dict(urllib.parse.parse_qsl(post["body"]))
+        assert form["grant_type"] == "client_credentials", form
+        assert form["client_id"] == client_id, form
+        assert form["scope"] == SCOPE, form
+        assert form["client_secret"] == os.environ["AZURE_CLIENT_SECRET"]
+
+    def wrong_secret_raises():
+        clear_recorded(base)
+        credential = ClientSecretCredential(tenant, client_id, "wrong-secret", disable_instance_discovery=True)
+        try:
+            credential.get_token(SCOPE)
+        except ClientAuthenticationError as e:
+            assert "AADSTS7000215" in str(e), str(e)
+        else:
+            raise AssertionError("get_token succeeded with a wrong secret")
+
+    results = [
+        run_check("entra: a token with a client secret over https (EnvironmentCredential)", secret_token),
+        run_check("entra: a wrong client secret raises with AADSTS7000215", wrong_secret_raises),
+    ]
+    return results.count(False)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", choices=sorted(EXPECTED), required=True)
+    parser.add_argument("--source", choices=sorted([*EXPECTED, "entra"]), required=True)
     parser.add_argument("--system-client-id", required=True)
     parser.add_argument("--user-assigned-client-id", required=True)
     parser.add_argument("--unknown-client-id", required=True)
@@ -208,6 +259,8 @@ def main():
 
     base = control_base(args.source, args.control)
     source = args.source
+    if source == "entra":
+        return entra_checks(base)
 
     def token_for(client_id, expected_appid):
         clear_recorded(base)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Microsoft's own client must accept azmi-emulator.
 #
-# Sources: IMDS, App Service, Cloud Shell, Azure ML, Service Fabric and Azure Arc. For Arc, the
+# Sources: IMDS, App Service, Cloud Shell, Azure ML, Service Fabric and Azure Arc, and Entra with
+# a client secret over https (the client trusts the emulator's certificate through
+# REQUESTS_CA_BUNDLE). For Arc, the
 # namespace also has its own mounts: a tmpfs over /var/opt holds /var/opt/azcmagent/tokens, where
 # the Python client looks for the agent's key files, and the emulator writes them there; nothing
 # outside the namespace sees it.
@@ -27,11 +29,29 @@ UA_CLIENT="11111111-2222-3333-4444-555555555555"
 UA_OBJECT="66666666-7777-8888-9999-000000000000"
 UA_RESOURCE="/subscriptions/00000000-0000-0000-0000-00000000000b/resourcegroups/compat/providers/Microsoft.ManagedIdentity/userAssignedIdentities/compat"
 UNKNOWN_CLIENT="99999999-0000-0000-0000-000000000000"
+ENTRA_CLIENT="22222222-3333-4444-5555-666666666666"
+ENTRA_SECRET="compat-client-secret-4f1d"
 SOURCES=(imds app-service cloud-shell azure-ml service-fabric arc)
 # Sources Node's @azure/identity is checked on as well.
 NODE_SOURCES=(imds app-service)
 
 # --------------------------------------------------------------------------------------------
+# Inside the namespace: starts "$bin" with the remaining arguments in the background, output to
+# $1 and errors to $2, sets emu_pid, and waits (at most 20 s) for its ready line.
+start_emulator() {
+    local out="$1" err="$2"
+    shift 2
+    "$bin" "$@" >"$out" 2>"$err" &
+    emu_pid=$!
+    local i
+    for i in $(seq 1 200); do
+        grep -q '^# azmi-emulator ready' "$out" 2>/dev/null && return 0
+        if ! kill -0 "$emu_pid" 2>/dev/null; then return 1; fi
+        sleep 0.1
+    done
+    return 1
+}
+
 # Inside the namespace: bring up loopback, prove nothing else exists, run the checks.
 # Arguments: emulator binary, venv python, scratch directory.
 inside() {
@@ -67,17 +87,8 @@ inside() {
         local out="$work/emulator-$source.out"
         local extra=()
         if [[ "$source" == arc ]]; then extra=(--arc-key-dir /var/opt/azcmagent/tokens); fi
-        "$bin" --source "$source" "${extra[@]}" \
-            --user-assigned "client_id=$UA_CLIENT,object_id=$UA_OBJECT,resource_id=$UA_RESOURCE" \
-            >"$out" 2>"$work/emulator-$source.err" &
-        emu_pid=$!
-        local i
-        for i in $(seq 1 200); do
-            grep -q '^# azmi-emulator ready' "$out" 2>/dev/null && break
-            if ! kill -0 "$emu_pid" 2>/dev/null; then break; fi
-            sleep 0.1
-        done
-        if ! grep -q '^# azmi-emulator ready' "$out" 2>/dev/null; then
+        if ! start_emulator "$out" "$work/emulator-$source.err" --source "$source" "${extra[@]}" \
+            --user-assigned "client_id=$UA_CLIENT,object_id=$UA_OBJECT,resource_id=$UA_RESOURCE"; then
             echo "FAIL: $source: the emulator did not start: $(cat "$work/emulator-$source.err")"
             failures=$((failures + 1))
             kill "$emu_pid" 2>/dev/null || true
@@ -117,6 +128,31 @@ inside() {
         wait "$emu_pid" 2>/dev/null || true
         emu_pid=""
     done
+
+    # Entra with a client secret, over https: the client trusts the emulator's certificate.
+    local out="$work/emulator-entra.out" root="$work/entra-root.pem"
+    # A secret without characters the export line would quote (the lines are used verbatim).
+    if ! start_emulator "$out" "$work/emulator-entra.err" --source entra --tls-root-out "$root" \
+        --app "client_id=$ENTRA_CLIENT,secret=$ENTRA_SECRET"; then
+        echo "FAIL: entra: the emulator did not start: $(cat "$work/emulator-entra.err")"
+        failures=$((failures + 1))
+    else
+        local exports=() control rc=0
+        mapfile -t exports < <(sed -n 's/^export //p' "$out")
+        control="$(sed -n 's/^# azmi-emulator ready: .*(control: \(http[^ ]*\)\/__emulator\/requests).*/\1/p' "$out")"
+        env -i PATH=/usr/bin:/bin HOME="$work" PYTHONDONTWRITEBYTECODE=1 "${exports[@]}" \
+            REQUESTS_CA_BUNDLE="$root" SSL_CERT_FILE="$root" \
+            timeout 120 "$py" "$here/azure_identity_check.py" \
+            --source entra \
+            --system-client-id "" \
+            --user-assigned-client-id "$UA_CLIENT" \
+            --unknown-client-id "$UNKNOWN_CLIENT" \
+            --control "$control" || rc=$?
+        if [[ $rc -ne 0 ]]; then failures=$((failures + 1)); fi
+    fi
+    kill "$emu_pid" 2>/dev/null || true
+    wait "$emu_pid" 2>/dev/null || true
+    emu_pid=""
     return "$failures"
 }
 
@@ -219,7 +255,8 @@ rc=0
 timeout 600 "${unshare_cmd[@]}" bash "$here/run.sh" --inside "$bin" "$py" "$work" 2>&1 | tee "$log" || rc=$?
 passed=$(grep -c '^PASS: ' "$log" || true)
 failed=$(grep -c '^FAIL: ' "$log" || true)
-expected=$((3 * ${#SOURCES[@]} + 3 * ${#NODE_SOURCES[@]}))
+# Three checks per source and client, and two for Entra with a client secret.
+expected=$((3 * ${#SOURCES[@]} + 3 * ${#NODE_SOURCES[@]} + 2))
 if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi
 if [[ $((passed + failed)) -lt $expected ]]; then failed=$((failed + expected - passed - failed)); fi
 echo "compat: took $((SECONDS - started)) s"

@@ -27,6 +27,36 @@ pub(crate) fn tenant_of(path: &str) -> Option<&str> {
     (!tenant.is_empty() && tail == "oauth2/v2.0/token").then_some(tenant)
 }
 
+/// The tenant of a `/{tenant}/v2.0/.well-known/openid-configuration` path (MSAL's tenant
+/// discovery).
+pub(crate) fn openid_tenant_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('/')?;
+    let (tenant, tail) = rest.split_once('/')?;
+    (!tenant.is_empty() && tail == "v2.0/.well-known/openid-configuration").then_some(tenant)
+}
+
+/// The tenant's OpenID configuration, with endpoints on the listener the request came in on.
+fn openid_configuration(req: &Req, tenant: &str) -> Reply {
+    let base = format!(
+        "{}://{}/{tenant}",
+        req.scheme.as_str(),
+        req.header("host").unwrap_or("127.0.0.1")
+    );
+    Reply::json(
+        200,
+        &json!({
+            "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+            "issuer": format!("{base}/v2.0"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "tenant_region_scope": null,
+        }),
+    )
+}
+
 /// An AADSTS error: `{"error","error_description","error_codes","timestamp","trace_id",
 /// "correlation_id","error_uri"}`.
 fn aadsts(status: u16, error: &str, code: u32, message: &str) -> Reply {
@@ -74,73 +104,106 @@ fn decode_segment(segment: &str) -> Option<Value> {
         .filter(Value::is_object)
 }
 
-/// Checks a client assertion's shape and times. Signatures are not checked: the emulator holds
-/// no certificates or issuer keys.
+fn invalid_client(code: u32, message: &str) -> Reply {
+    aadsts(401, "invalid_client", code, message)
+}
+
+/// Checks a client assertion as Entra does. Every assertion: three base64url JSON segments,
+/// `exp` (and `nbf`) within the allowed skew. One the app issued itself (`iss` = its client id,
+/// a certificate assertion): `sub` = `iss`, a `jti`, `aud` = exactly this token URL, `alg` PS256,
+/// and a signature by the registered certificate `x5t#S256` names. A federated assertion from
+/// another issuer is checked for shape and time only: the emulator holds no issuer keys.
 fn check_assertion(
-    state: &State,
     req: &Req,
     tenant: &str,
     app: &AppRegistration,
     assertion: &str,
 ) -> Result<(), Reply> {
-    let malformed = || {
-        aadsts(
-            401,
-            "invalid_client",
-            50_027,
-            "JWT token is invalid or malformed.",
-        )
-    };
+    let malformed = || invalid_client(50_027, "JWT token is invalid or malformed.");
     let parts: Vec<&str> = assertion.split('.').collect();
-    let [header, claims, _signature] = parts.as_slice() else {
+    let [header_b64, claims_b64, signature_b64] = parts.as_slice() else {
         return Err(malformed());
     };
-    let (Some(_header), Some(claims)) = (decode_segment(header), decode_segment(claims)) else {
+    let (Some(header), Some(claims)) = (decode_segment(header_b64), decode_segment(claims_b64))
+    else {
         return Err(malformed());
     };
     let now = token::now_unix();
     let exp = jwt_time(&claims, "exp").ok_or_else(malformed)?;
     let nbf = jwt_time(&claims, "nbf").unwrap_or(0);
     if exp.saturating_add(SKEW_SECS) < now || nbf > now.saturating_add(SKEW_SECS) {
-        return Err(aadsts(
-            401,
-            "invalid_client",
+        return Err(invalid_client(
             700_024,
             &format!(
                 "Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."
             ),
         ));
     }
-    // A certificate assertion is issued by the app itself, and its audience must be this token
-    // endpoint. A federated one (workload identity) comes from another issuer with its own
-    // audience, typically api://AzureADTokenExchange.
-    let iss = claims
-        .get("iss")
+    let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
+    if !claim("iss").eq_ignore_ascii_case(app.client_id()) {
+        return Ok(());
+    }
+    let aud = claim("aud");
+    let expected = req
+        .header("host")
+        .map(|h| format!("{}://{h}/{tenant}/oauth2/v2.0/token", req.scheme.as_str()));
+    if expected.as_deref() != Some(aud) {
+        return Err(invalid_client(
+            700_023,
+            "Client assertion audience claim does not match Realm issuer.",
+        ));
+    }
+    if claim("sub") != claim("iss") || claim("jti").is_empty() {
+        return Err(invalid_client(
+            50_027,
+            "JWT token is invalid or malformed: a certificate assertion needs sub = iss and a jti.",
+        ));
+    }
+    if header.get("alg").and_then(Value::as_str) != Some("PS256") {
+        return Err(invalid_client(
+            5_002_738,
+            "Invalid JWT token. 'PS256' is the only signing algorithm supported for certificate client assertions.",
+        ));
+    }
+    let thumbprint = header
+        .get("x5t#S256")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if iss.eq_ignore_ascii_case(app.client_id()) {
-        let aud = claims
-            .get("aud")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let own = format!("{}/{tenant}/oauth2/v2.0/token", state.http_base);
-        let public = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token");
-        let host_based = req
-            .header("host")
-            .map(|h| format!("http://{h}/{tenant}/oauth2/v2.0/token"));
-        if aud != own && aud != public && host_based.as_deref() != Some(aud) {
-            return Err(aadsts(
-                401,
-                "invalid_client",
-                700_023,
-                "Client assertion audience claim does not match Realm issuer.",
-            ));
-        }
-    }
-    Ok(())
+    let certificate = app.certificates().iter().find(|der| {
+        URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, der)) == thumbprint
+    });
+    let Some(certificate) = certificate else {
+        return Err(invalid_client(
+            700_027,
+            &format!(
+                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}']"
+            ),
+        ));
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| malformed())?;
+    let public_key = x509_parser::parse_x509_certificate(certificate)
+        .map(|(_, c)| {
+            c.tbs_certificate
+                .subject_pki
+                .subject_public_key
+                .data
+                .to_vec()
+        })
+        .unwrap_or_default();
+    let signed = format!("{header_b64}.{claims_b64}");
+    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PSS_2048_8192_SHA256, public_key)
+        .verify(signed.as_bytes(), &signature)
+        .map_err(|_| invalid_client(700_027, "Client assertion failed signature validation."))
 }
 
 pub(crate) fn answer(state: &State, req: &Req) -> Reply {
+    if let Some(tenant) = openid_tenant_of(&req.path)
+        && req.method == Method::GET
+    {
+        return openid_configuration(req, tenant);
+    }
     let Some(tenant) = tenant_of(req.path.strip_suffix('/').unwrap_or(&req.path)) else {
         return missing("tenant");
     };
@@ -269,7 +332,7 @@ pub(crate) fn answer(state: &State, req: &Req) -> Reply {
                     );
                 }
             }
-            if let Err(reply) = check_assertion(state, req, tenant, app, assertion) {
+            if let Err(reply) = check_assertion(req, tenant, app, assertion) {
                 return reply;
             }
         }
@@ -312,6 +375,14 @@ mod tests {
         assert_eq!(tenant_of("//oauth2/v2.0/token"), None);
         assert_eq!(tenant_of("/t/oauth2/token"), None);
         assert_eq!(tenant_of("/a/b/oauth2/v2.0/token"), None);
+        assert_eq!(
+            openid_tenant_of("/t1/v2.0/.well-known/openid-configuration"),
+            Some("t1")
+        );
+        assert_eq!(
+            openid_tenant_of("/t1/.well-known/openid-configuration"),
+            None
+        );
     }
 
     #[test]

@@ -293,8 +293,11 @@ fn short(id: &str) -> String {
 
 /// An Entra app registration that may use the emulated Entra token endpoint.
 ///
-/// A request authenticates with one of its client secrets, or with any well-formed, unexpired
-/// client assertion (a JWT). The emulator holds no keys, so assertion signatures are not checked.
+/// A request authenticates with one of its client secrets; with a certificate assertion (a JWT
+/// it issued itself, `iss` = its client id) signed PS256 by one of its registered certificates,
+/// named by `x5t#S256`, for the exact token URL; or with a well-formed, unexpired federated
+/// assertion from another issuer (whose keys the emulator does not hold, so that signature is
+/// not checked).
 ///
 /// ```
 /// use azmi_emulator::AppRegistration;
@@ -309,6 +312,7 @@ pub struct AppRegistration {
     client_id: String,
     object_id: String,
     secrets: Vec<String>,
+    certificates: Vec<Vec<u8>>,
 }
 
 impl AppRegistration {
@@ -325,6 +329,7 @@ impl AppRegistration {
             client_id: client_id.into(),
             object_id: rand::uuid_v4(),
             secrets: Vec::new(),
+            certificates: Vec::new(),
         }
     }
 
@@ -349,6 +354,22 @@ impl AppRegistration {
     pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
         self.secrets.push(secret.into());
         self
+    }
+
+    /// Registers a certificate (DER) whose key may sign client assertions.
+    ///
+    /// ```
+    /// let app = azmi_emulator::AppRegistration::new("c").with_certificate(vec![0x30]);
+    /// assert_eq!(app.certificates().len(), 1);
+    /// ```
+    pub fn with_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.certificates.push(der.into());
+        self
+    }
+
+    /// The registered certificates (DER).
+    pub fn certificates(&self) -> &[Vec<u8>] {
+        &self.certificates
     }
 
     /// Sets the service principal's object id (the token's `oid`).

@@ -108,7 +108,8 @@ use crate::server::State;
 /// thread is joined, when dropped.
 ///
 /// One plain-HTTP listener serves IMDS, App Service, Arc, Cloud Shell, Azure ML, Entra and the
-/// control plane; a second, HTTPS listener serves Service Fabric.
+/// control plane; a second, HTTPS listener serves Service Fabric and Entra (the authority of
+/// [`Emulator::env`], trusted through [`Emulator::tls_root_pem`]).
 ///
 /// ```
 /// # fn main() -> std::io::Result<()> {
@@ -201,6 +202,7 @@ impl Emulator {
             http_base: format!("http://{addr}"),
             https_base: format!("https://{service_fabric_addr}"),
             thumbprint: tls.thumbprint,
+            tls_root_pem: tls.pem,
         });
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -255,6 +257,32 @@ impl Emulator {
                 Err(io::Error::other("the emulator thread ended before serving"))
             }
         }
+    }
+
+    /// The PEM of the HTTPS listener's self-signed certificate: the test root a client adds to
+    /// its trusted roots to reach [`Emulator::entra_authority`].
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let emu = azmi_emulator::Emulator::start(azmi_emulator::Config::default())?;
+    /// assert!(emu.tls_root_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_root_pem(&self) -> &str {
+        &self.state.tls_root_pem
+    }
+
+    /// The https authority (`AZURE_AUTHORITY_HOST`) at which the emulator serves Entra's
+    /// `/{tenant}/oauth2/v2.0/token`; clients must trust [`Emulator::tls_root_pem`].
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let emu = azmi_emulator::Emulator::start(azmi_emulator::Config::default())?;
+    /// assert!(emu.entra_authority().starts_with("https://127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
+    pub fn entra_authority(&self) -> &str {
+        &self.state.https_base
     }
 
     /// The plain-HTTP listener's address.
@@ -321,7 +349,7 @@ impl Emulator {
     /// | Cloud Shell | `MSI_ENDPOINT` |
     /// | Azure ML | `MSI_ENDPOINT`, `MSI_SECRET` |
     /// | Service Fabric | `IDENTITY_ENDPOINT` (https), `IDENTITY_HEADER`, `IDENTITY_SERVER_THUMBPRINT` |
-    /// | Entra | `AZURE_AUTHORITY_HOST`, `AZURE_TENANT_ID`, and `AZURE_CLIENT_ID` / `AZURE_CLIENT_SECRET` of the first app registration |
+    /// | Entra | `AZURE_AUTHORITY_HOST` (https: trust [`Emulator::tls_root_pem`]), `AZURE_TENANT_ID`, and `AZURE_CLIENT_ID` / `AZURE_CLIENT_SECRET` of the first app registration |
     ///
     /// ```
     /// # fn main() -> std::io::Result<()> {

@@ -84,6 +84,11 @@ struct Cli {
     #[arg(long, value_name = "TENANT")]
     tenant_id: Option<String>,
 
+    /// Write the HTTPS listener's certificate (PEM) here: the root a client must trust for
+    /// Entra at AZURE_AUTHORITY_HOST (and the Service Fabric endpoint).
+    #[arg(long, value_name = "PATH")]
+    tls_root_out: Option<std::path::PathBuf>,
+
     /// Add an Entra app registration: client_id=…[,secret=…] (repeatable). With
     /// --source entra and none given, one with a random id and secret is created.
     #[arg(long, value_name = "SPEC")]
@@ -290,6 +295,14 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot install signal handlers: {e}")),
     };
+    if let Some(path) = &cli.tls_root_out
+        && let Err(e) = std::fs::write(path, emu.tls_root_pem())
+    {
+        return fail(format!(
+            "cannot write --tls-root-out {}: {e}",
+            path.display()
+        ));
+    }
     if let Err(e) = print_exports(&mut io::stdout().lock(), &emu, cli.source) {
         return fail(format!("cannot write to stdout: {e}"));
     }

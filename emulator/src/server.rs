@@ -56,6 +56,8 @@ pub(crate) struct State {
     pub(crate) http_base: String,
     pub(crate) https_base: String,
     pub(crate) thumbprint: String,
+    /// The HTTPS listener's certificate (PEM), the test root for Entra over https.
+    pub(crate) tls_root_pem: String,
 }
 
 /// The listener a request came in on.
@@ -66,7 +68,7 @@ pub(crate) enum Scheme {
 }
 
 impl Scheme {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
             Scheme::Https => "https",
@@ -76,6 +78,8 @@ impl Scheme {
 
 /// A request with its body read, as the source handlers see it.
 pub(crate) struct Req {
+    /// The listener it came in on.
+    pub(crate) scheme: Scheme,
     pub(crate) method: Method,
     pub(crate) path: String,
     pub(crate) query: String,
@@ -333,7 +337,9 @@ impl State {
             ],
             Source::Entra => {
                 let mut vars = vec![
-                    kv("AZURE_AUTHORITY_HOST", &self.http_base),
+                    // https: azmi and MSAL accept no other authority (PROTOCOL.md §1.2); clients
+                    // trust the listener's certificate as a root.
+                    kv("AZURE_AUTHORITY_HOST", &self.https_base),
                     kv("AZURE_TENANT_ID", &self.config.tenant_id),
                 ];
                 if let Some(app) = self.config.apps.first() {
@@ -385,7 +391,14 @@ pub(crate) fn route(scheme: Scheme, path: &str, query: &[(String, String)]) -> O
     // Clients differ on a trailing slash (Node adds one; legacy MSI_ENDPOINT has one).
     let trimmed = path.strip_suffix('/').unwrap_or(path);
     if scheme == Scheme::Https {
-        return (trimmed == service_fabric::PATH).then_some(Source::ServiceFabric);
+        // The HTTPS listener serves Service Fabric and, for clients that trust its certificate
+        // as a root, Entra (whose authority must be https, PROTOCOL.md §1.2).
+        return if trimmed == service_fabric::PATH {
+            Some(Source::ServiceFabric)
+        } else {
+            (entra::tenant_of(trimmed).is_some() || entra::openid_tenant_of(trimmed).is_some())
+                .then_some(Source::Entra)
+        };
     }
     let lower = trimmed.to_ascii_lowercase();
     if trimmed == imds::PATH {
@@ -402,7 +415,7 @@ pub(crate) fn route(scheme: Scheme, path: &str, query: &[(String, String)]) -> O
         Some(Source::Arc)
     } else if trimmed == cloud_shell::PATH {
         Some(Source::CloudShell)
-    } else if entra::tenant_of(trimmed).is_some() {
+    } else if entra::tenant_of(trimmed).is_some() || entra::openid_tenant_of(trimmed).is_some() {
         Some(Source::Entra)
     } else {
         None
@@ -650,6 +663,7 @@ async fn serve_request(
         ReadBody::TooLarge | ReadBody::TooSlow => Bytes::new(),
     };
     let mut req = Req {
+        scheme,
         method: parts.method,
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),

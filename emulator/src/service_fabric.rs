@@ -34,6 +34,8 @@ pub(crate) struct Tls {
     pub(crate) config: Arc<ServerConfig>,
     /// Upper-case hex SHA-1 of the certificate's DER: `IDENTITY_SERVER_THUMBPRINT`.
     pub(crate) thumbprint: String,
+    /// The certificate in PEM: the root a client trusts to reach Entra on this listener.
+    pub(crate) pem: String,
 }
 
 /// Generates a fresh self-signed certificate for `localhost`, 127.0.0.1 and ::1.
@@ -45,6 +47,7 @@ pub(crate) fn generate_tls() -> io::Result<Tls> {
     ];
     let certified = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
     let cert_der: CertificateDer<'static> = certified.cert.der().clone();
+    let pem = certified.cert.pem();
     let thumbprint = rand::to_hex(&Sha1::digest(cert_der.as_ref()), true);
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
@@ -60,6 +63,7 @@ pub(crate) fn generate_tls() -> io::Result<Tls> {
     Ok(Tls {
         config: Arc::new(config),
         thumbprint,
+        pem,
     })
 }
 

@@ -1165,10 +1165,15 @@ fn entra_client_assertions() {
             ],
         )
     };
-    assert_eq!(
-        send(&cert_assertion(&url, t + 600)).status,
-        200,
-        "certificate assertion for this endpoint"
+    // A self-issued (certificate) assertion must be signed by a registered certificate; this
+    // one names none (signed assertions are tested end to end by the transports' Entra suite,
+    // `azmi_emulator::harness::entra_suite`).
+    assert_aadsts(
+        &send(&cert_assertion(&url, t + 600)),
+        401,
+        "invalid_client",
+        700_027,
+        "certificate assertion by no registered certificate",
     );
     let federated = jwt(
         &json!({"aud": "api://AzureADTokenExchange", "iss": "https://oidc.example/issuer", "sub": "system:serviceaccount:ns:sa", "exp": t + 3600, "nbf": t}),
@@ -1176,7 +1181,7 @@ fn entra_client_assertions() {
     assert_eq!(send(&federated).status, 200, "federated token");
     // MSAL-Go writes times as strings.
     let stringy = jwt(
-        &json!({"aud": url, "iss": APP, "sub": APP, "exp": (t + 600).to_string(), "nbf": t.to_string()}),
+        &json!({"aud": "api://AzureADTokenExchange", "iss": "https://oidc.example/issuer", "sub": "system:serviceaccount:ns:sa", "exp": (t + 3600).to_string(), "nbf": t.to_string()}),
     );
     assert_eq!(send(&stringy).status, 200, "string times");
 

@@ -13,7 +13,7 @@
 //! std::fs::create_dir_all(&dir)?;
 //! let key = dir.join("a.key");
 //! std::fs::write(&key, "0123abcd")?;
-//! let got = azmi_support::file::read(&key.to_string_lossy(), 4096, &dir.to_string_lossy());
+//! let got = azmi_support::file::read(&key.to_string_lossy(), 4096, Some(&dir.to_string_lossy()));
 //! assert_eq!(got.as_deref(), Ok(&b"0123abcd"[..]));
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(()) }
@@ -24,16 +24,23 @@ use std::io::{self, Read};
 
 use azmi_core::FileFailure;
 
-/// Reads `path` if, once resolved, it is a regular file of at most `limit` bytes directly in
-/// `must_be_in` (resolved too). The failure says which rule it broke; it never carries the
-/// file's contents.
-pub fn read(path: &str, limit: u64, must_be_in: &str) -> Result<Vec<u8>, FileFailure> {
-    let expected = fs::canonicalize(must_be_in).map_err(|e| match failure(&e) {
-        FileFailure::NotFound => FileFailure::DirectoryNotFound,
-        other => other,
-    })?;
+/// Reads `path` if, once resolved, it is a regular file of at most `limit` bytes, directly in
+/// `must_be_in` (resolved too) when that is given. The failure says which rule it broke; it
+/// never carries the file's contents.
+pub fn read(path: &str, limit: u64, must_be_in: Option<&str>) -> Result<Vec<u8>, FileFailure> {
+    // The directory first: without it (no agent on this host) the file's absence says nothing.
+    let expected = must_be_in
+        .map(|dir| {
+            fs::canonicalize(dir).map_err(|e| match failure(&e) {
+                FileFailure::NotFound => FileFailure::DirectoryNotFound,
+                other => other,
+            })
+        })
+        .transpose()?;
     let resolved = fs::canonicalize(path).map_err(|e| failure(&e))?;
-    if resolved.parent() != Some(expected.as_path()) {
+    if let Some(expected) = expected
+        && resolved.parent() != Some(expected.as_path())
+    {
         return Err(FileFailure::OutsideDirectory);
     }
     let metadata = fs::metadata(&resolved).map_err(|e| failure(&e))?;
@@ -147,22 +154,32 @@ mod tests {
             ),
         ];
         for (path, want) in cases {
-            assert_eq!(read(&path, LIMIT, &tokens), want, "{path}");
+            assert_eq!(read(&path, LIMIT, Some(&tokens)), want, "{path}");
         }
         // The expected directory is resolved too: reached through a link, it still matches.
         let link = Path::new(&tokens).parent().unwrap().join("tokens-link");
         std::os::unix::fs::symlink(&tokens, &link).unwrap();
         assert_eq!(
-            read(&format!("{tokens}/good.key"), LIMIT, &s(&link)),
+            read(&format!("{tokens}/good.key"), LIMIT, Some(&s(&link))),
             Ok(b"0123abcd".to_vec())
         );
         assert_eq!(
             read(
                 &format!("{tokens}/good.key"),
                 LIMIT,
-                &format!("{tokens}/nowhere")
+                Some(&format!("{tokens}/nowhere"))
             ),
             Err(FileFailure::DirectoryNotFound)
+        );
+        // With no directory required, only the file's own rules apply (the federated token
+        // file of workload identity may be anywhere).
+        assert_eq!(
+            read(&format!("{outside}/secret.key"), LIMIT, None),
+            Ok(b"not-for-you".to_vec())
+        );
+        assert_eq!(
+            read(&format!("{tokens}/big.key"), LIMIT, None),
+            Err(FileFailure::TooLarge { limit: LIMIT })
         );
     }
 

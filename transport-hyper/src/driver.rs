@@ -36,14 +36,15 @@ pub(crate) type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>
 /// extensions:
 ///
 /// * **no proxy**, ever: hyper's client reads no proxy configuration. Requests whose hints say
-///   [`ProxyPolicy::Allowed`](azmi_core::ProxyPolicy::Allowed) (no managed identity flow produces them) are sent directly too;
+///   [`ProxyPolicy::Allowed`](azmi_core::ProxyPolicy::Allowed) (the Entra credentials') are sent
+///   directly too: the proxy is allowed, not required;
 /// * **no redirects**: a 3xx is handed back to the core as a response;
 /// * the **connect timeout** and the **total timeout**, which covers connecting, sending and
 ///   reading the whole body;
 /// * the **body cap**: a longer body ends the attempt with [`TransportFailure::BodyTooLarge`];
-/// * **TLS** through rustls with the WebPKI roots for `https` URLs, or, for
-///   [`TlsPolicy::PinnedSha1`] (Service Fabric), exactly the certificate with that SHA-1
-///   thumbprint instead of chain and hostname validation.
+/// * **TLS** through rustls with the WebPKI roots (or the roots of [`Driver::with_roots`]) for
+///   `https` URLs, or, for [`TlsPolicy::PinnedSha1`] (Service Fabric), exactly the certificate
+///   with that SHA-1 thumbprint instead of chain and hostname validation.
 ///
 /// 4xx and 5xx responses are responses, not errors. Any flow from `azmi-core` can run here, so
 /// other SDKs can reuse this driver. Clones share their connection pools and clock.
@@ -73,6 +74,8 @@ struct DriverInner {
     clients: Mutex<Vec<(Duration, HyperClient)>>,
     tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
     clock: Arc<dyn Clock>,
+    /// The trusted roots when not only the WebPKI ones (extra roots for Entra https).
+    roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
 impl fmt::Debug for Driver {
@@ -112,6 +115,26 @@ impl Driver {
                 clients: Mutex::new(Vec::new()),
                 tls: OnceLock::new(),
                 clock,
+                roots: None,
+            }),
+        }
+    }
+
+    /// This driver (its clock, fresh connection pools) trusting exactly `roots` (DER) for https
+    /// instead of the WebPKI roots alone; [`azmi_support::tls_roots::with_extra_roots`] gives
+    /// the WebPKI roots plus extra ones.
+    ///
+    /// ```
+    /// let driver = azmi_hyper::Driver::new().with_roots(Vec::new());
+    /// # let _ = driver;
+    /// ```
+    pub fn with_roots(self, roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Self {
+        Driver {
+            inner: Arc::new(DriverInner {
+                clients: Mutex::new(Vec::new()),
+                tls: OnceLock::new(),
+                clock: Arc::clone(&self.inner.clock),
+                roots: Some(roots),
             }),
         }
     }
@@ -154,7 +177,7 @@ impl Driver {
                 } => {
                     // File I/O blocks: off the runtime's worker threads.
                     let read = tokio::task::spawn_blocking(move || {
-                        azmi_support::file::read(&path, limit, &must_be_in)
+                        azmi_support::file::read(&path, limit, must_be_in.as_deref())
                     })
                     .await;
                     let contents = read.unwrap_or_else(|e| {
@@ -229,7 +252,7 @@ impl Driver {
         let tls = self
             .inner
             .tls
-            .get_or_init(|| tls_config().map(Arc::new))
+            .get_or_init(|| tls_config(self.inner.roots.as_deref()).map(Arc::new))
             .clone()
             .map_err(TransportFailure::Tls)?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -259,13 +282,25 @@ pub(crate) fn http_connector(connect_timeout: Duration) -> HttpConnector {
     http
 }
 
-/// rustls with the ring provider and the Mozilla (webpki-roots) trust anchors.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
+/// rustls with the ring provider and the Mozilla (webpki-roots) trust anchors, or `roots`.
+fn tls_config(
+    roots: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+) -> Result<rustls::ClientConfig, String> {
     use hyper_rustls::ConfigBuilderExt as _;
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_webpki_roots().with_no_client_auth())
-        .map_err(|e| format!("TLS configuration: {e}"))
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS configuration: {e}"))?;
+    let builder = match roots {
+        None => builder.with_webpki_roots(),
+        Some(roots) => {
+            let mut store = rustls::RootCertStore::empty();
+            store.add_parsable_certificates(roots.iter().cloned());
+            builder.with_root_certificates(store)
+        }
+    };
+    Ok(builder.with_no_client_auth())
 }
 
 /// Sends the request and reads the whole body under the limit.

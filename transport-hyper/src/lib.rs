@@ -6,6 +6,10 @@
 //! only `get_token` differs: here it is an `async fn` whose future is `Send`.
 //!
 //! * [`ManagedIdentityCredential`] — detect the source, get and cache tokens.
+//! * [`ClientSecretCredential`], [`ClientCertificateCredential`], [`EnvironmentCredential`],
+//!   [`WorkloadIdentityCredential`] — Entra ID app registrations (secret, certificate, AKS
+//!   workload identity), each with its own cache. hyper reads no proxy configuration, so Entra
+//!   traffic, for which a proxy is allowed, goes direct here.
 //! * [`TokenCredential`] — what every credential is, so chains can hold any of them.
 //! * [`TokenCache`] — the single-flight cache, for any fetch.
 //! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
@@ -60,6 +64,7 @@ mod cache;
 mod clock;
 mod credential;
 mod driver;
+mod entra;
 mod tls;
 mod token_credential;
 
@@ -70,4 +75,9 @@ pub use cache::TokenCache;
 pub use clock::{Clock, FastForwardClock, SleepFuture, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
 pub use driver::Driver;
+pub use entra::{
+    ClientCertificateCredential, ClientCertificateCredentialBuilder, ClientSecretCredential,
+    ClientSecretCredentialBuilder, EnvironmentCredential, EnvironmentCredentialBuilder,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialBuilder,
+};
 pub use token_credential::{TokenCredential, TokenFuture};

@@ -8,6 +8,7 @@ use azmi_core::{
 };
 use ureq::Agent;
 use ureq::config::AutoHeaderValue;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::clock::{Clock, SystemClock};
 
@@ -31,6 +32,8 @@ pub struct Driver {
     direct: Agent,
     proxied: Arc<OnceLock<Agent>>,
     clock: Arc<dyn Clock>,
+    /// The trusted roots when not only the WebPKI ones (extra roots for Entra https).
+    roots: Option<Arc<Vec<Certificate<'static>>>>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -54,9 +57,32 @@ impl Driver {
     /// A driver on the given clock (tests use [`FastForwardClock`](crate::FastForwardClock)).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Driver {
-            direct: agent(None),
+            direct: agent(None, None),
             proxied: Arc::new(OnceLock::new()),
             clock,
+            roots: None,
+        }
+    }
+
+    /// This driver trusting exactly `roots` (DER) for https instead of the WebPKI roots alone;
+    /// [`azmi_support::tls_roots::with_extra_roots`] gives the WebPKI roots plus extra ones.
+    ///
+    /// ```
+    /// let driver = azmi_ureq::Driver::new().with_roots(&[]);
+    /// # let _ = driver;
+    /// ```
+    pub fn with_roots(self, roots: &[rustls::pki_types::CertificateDer<'_>]) -> Self {
+        let roots = Arc::new(
+            roots
+                .iter()
+                .map(|der| Certificate::from_der(der).to_owned())
+                .collect::<Vec<_>>(),
+        );
+        Driver {
+            direct: agent(None, Some(&roots)),
+            proxied: Arc::new(OnceLock::new()),
+            clock: self.clock,
+            roots: Some(roots),
         }
     }
 
@@ -79,7 +105,7 @@ impl Driver {
                     limit,
                     must_be_in,
                 } => {
-                    let contents = azmi_support::file::read(&path, limit, &must_be_in);
+                    let contents = azmi_support::file::read(&path, limit, must_be_in.as_deref());
                     flow.handle_file(self.clock.now(), contents);
                 }
                 Action::Done(result) => return result,
@@ -103,13 +129,13 @@ impl Driver {
         let pinned;
         let agent = match (hints.tls, hints.proxy) {
             (TlsPolicy::PinnedSha1(thumbprint), _) => {
-                pinned = crate::tls::pinned_agent(config(None), thumbprint)?;
+                pinned = crate::tls::pinned_agent(config(None, RootCerts::WebPki), thumbprint)?;
                 &pinned
             }
             (_, ProxyPolicy::Never) => &self.direct,
             _ => self
                 .proxied
-                .get_or_init(|| agent(ureq::Proxy::try_from_env())),
+                .get_or_init(|| agent(ureq::Proxy::try_from_env(), self.roots.as_ref())),
         };
         // An empty body goes out as no body at all: a GET carries no Content-Length.
         let (parts, body) = request.into_parts();
@@ -144,14 +170,18 @@ fn send(
 }
 
 /// An agent that never follows redirects (a 3xx is returned to the core as a response), never
-/// turns statuses into errors, and uses `proxy` (none for managed identity endpoints).
-fn agent(proxy: Option<ureq::Proxy>) -> Agent {
-    config(proxy).into()
+/// turns statuses into errors, uses `proxy` (none for managed identity endpoints) and trusts
+/// `roots` (the WebPKI roots when `None`).
+fn agent(proxy: Option<ureq::Proxy>, roots: Option<&Arc<Vec<Certificate<'static>>>>) -> Agent {
+    let roots = roots.map_or(RootCerts::WebPki, |r| RootCerts::Specific(Arc::clone(r)));
+    config(proxy, roots).into()
 }
 
-/// The configuration of [`agent`], also used by pinned agents.
-fn config(proxy: Option<ureq::Proxy>) -> ureq::config::Config {
+/// The configuration of [`agent`], also used by pinned agents (whose verifier replaces the
+/// roots).
+fn config(proxy: Option<ureq::Proxy>, roots: RootCerts) -> ureq::config::Config {
     Agent::config_builder()
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)

@@ -5,6 +5,10 @@
 //! cache. It also ships the `azmi` command.
 //!
 //! * [`ManagedIdentityCredential`] — detect the source, get and cache tokens.
+//! * [`ClientSecretCredential`], [`ClientCertificateCredential`], [`EnvironmentCredential`],
+//!   [`WorkloadIdentityCredential`] — Entra ID app registrations (secret, certificate, AKS
+//!   workload identity), each with its own cache. Entra traffic goes through the proxy of
+//!   `HTTPS_PROXY`/`ALL_PROXY` when one is set; managed identity traffic never does.
 //! * [`TokenCredential`] — what every credential is, so chains can hold any of them.
 //! * [`TokenCache`] — the single-flight cache, for any fetch.
 //! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
@@ -40,6 +44,7 @@ mod cache;
 mod clock;
 mod credential;
 mod driver;
+mod entra;
 mod tls;
 mod token_credential;
 
@@ -50,4 +55,9 @@ pub use cache::TokenCache;
 pub use clock::{Clock, FastForwardClock, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
 pub use driver::Driver;
+pub use entra::{
+    ClientCertificateCredential, ClientCertificateCredentialBuilder, ClientSecretCredential,
+    ClientSecretCredentialBuilder, EnvironmentCredential, EnvironmentCredentialBuilder,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialBuilder,
+};
 pub use token_credential::TokenCredential;

@@ -360,3 +360,106 @@ fn detect_refuses_userinfo_and_bad_ports_without_echoing_them() {
         }
     }
 }
+
+/// `--credential environment|workload-identity` against the emulator's https Entra endpoint,
+/// trusted through `--ca-file`.
+#[test]
+fn entra_credentials_with_a_ca_file() {
+    use azmi_emulator::AppRegistration;
+    use azmi_emulator::harness::entra_suite::{EXCHANGE, OIDC_ISSUER, federated_token};
+
+    const APP: &str = "22222222-2222-3333-4444-555555555555";
+    let emu = Emulator::start(
+        Config::default().app_registration(AppRegistration::new(APP).with_secret("SENTINEL-cli")),
+    )
+    .expect("emulator");
+    let dir = tempfile::tempdir().expect("a directory");
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, emu.tls_root_pem()).expect("root written");
+    let token_file = dir.path().join("token");
+    std::fs::write(
+        &token_file,
+        federated_token("cli", 3600, OIDC_ISSUER, EXCHANGE),
+    )
+    .expect("token written");
+    let ca = ca.to_str().expect("utf-8 path");
+    let app = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut env = vec![
+            ("AZURE_AUTHORITY_HOST", emu.entra_authority()),
+            ("AZURE_TENANT_ID", emu.tenant_id()),
+            ("AZURE_CLIENT_ID", APP),
+            // Entra traffic may use a proxy from the environment: never for the emulator.
+            ("NO_PROXY", "127.0.0.1,localhost,::1"),
+        ];
+        env.extend_from_slice(extra);
+        env.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let secret = app(&[("AZURE_CLIENT_SECRET", "SENTINEL-cli")]);
+    let workload = app(&[(
+        "AZURE_FEDERATED_TOKEN_FILE",
+        token_file.to_str().expect("utf-8 path"),
+    )]);
+    let token = ["token", "--scope", SCOPE];
+    type Env = [(String, String)];
+    let cases: &[(&Env, &[&str], Option<i32>, &str)] = &[
+        (
+            &secret,
+            &["--credential", "environment", "--ca-file", ca],
+            Some(0),
+            "",
+        ),
+        (
+            &workload,
+            &["--credential", "workload-identity", "--ca-file", ca],
+            Some(0),
+            "",
+        ),
+        // Without the test root the handshake fails: failed, never unavailable.
+        (&secret, &["--credential", "environment"], Some(4), "TLS"),
+        (
+            &app(&[]),
+            &["--credential", "environment", "--ca-file", ca],
+            Some(3),
+            "AZURE_CLIENT_SECRET",
+        ),
+        (
+            &app(&[]),
+            &["--credential", "workload-identity", "--ca-file", ca],
+            Some(2),
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ),
+        (
+            &secret,
+            &[
+                "--credential",
+                "environment",
+                "--ca-file",
+                "/nonexistent/azmi-root.pem",
+            ],
+            Some(2),
+            "--ca-file",
+        ),
+        (&secret, &["--ca-file", ca], Some(2), "--ca-file applies"),
+        (
+            &secret,
+            &["--credential", "environment", "--client-id", APP],
+            Some(2),
+            "AZURE_CLIENT_ID",
+        ),
+    ];
+    for (env, extra, code, stderr_part) in cases {
+        let mut args = token.to_vec();
+        args.extend_from_slice(extra);
+        let out = azmi(env, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), *code, "{args:?}: {stderr}");
+        assert!(stderr.contains(stderr_part), "{args:?}: {stderr}");
+        assert!(!stderr.contains("SENTINEL"), "{args:?}: {stderr}");
+        if *code == Some(0) {
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            assert_eq!(json["source"], "entra");
+        }
+    }
+}

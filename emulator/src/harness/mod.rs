@@ -3,4 +3,5 @@
 //! the emulator's server never touches azmi-core.
 
 pub mod cache_suite;
+pub mod entra_suite;
 pub mod scenario_call;

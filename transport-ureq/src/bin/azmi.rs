@@ -1,7 +1,8 @@
-//! `azmi`: get an Azure managed identity token from the command line.
+//! `azmi`: get an Azure managed identity (or Entra app) token from the command line.
 //!
 //! ```text
 //! azmi token --scope https://vault.azure.net/.default [--client-id ID | --object-id ID | --resource-id ID] [--output json|token]
+//! azmi token --scope … --credential environment|workload-identity [--ca-file roots.pem]
 //! azmi detect
 //! ```
 //!
@@ -12,8 +13,11 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use azmi_core::{Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
-use azmi_ureq::{ManagedIdentityCredential, process_env};
+use azmi_core::entra::EntraOptions;
+use azmi_core::{AccessToken, Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
+use azmi_ureq::{
+    EnvironmentCredential, ManagedIdentityCredential, WorkloadIdentityCredential, process_env,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -30,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Get a token with ManagedIdentityCredential from the process environment.
+    /// Get a token with ManagedIdentityCredential (or `--credential`) from the process environment.
     Token(TokenArgs),
     /// Print which managed identity source the environment selects, without any network access.
     Detect,
@@ -46,6 +50,14 @@ struct TokenArgs {
     scope: String,
     #[command(flatten)]
     identity: IdentityArgs,
+    /// Which credential: managed identity (the default), the app registration of the
+    /// AZURE_* variables (secret or certificate), or AKS workload identity.
+    #[arg(long, value_enum, default_value_t = CredentialArg::ManagedIdentity)]
+    credential: CredentialArg,
+    /// Extra trusted root certificates (PEM) for https to Entra, beside the WebPKI roots (a
+    /// TLS-inspecting proxy, a test server). Entra credentials only.
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<String>,
     /// Print JSON, or only the token.
     #[arg(long, value_enum, default_value_t = Output::Json)]
     output: Output,
@@ -63,6 +75,13 @@ struct IdentityArgs {
     /// A user-assigned identity's ARM resource ID.
     #[arg(long)]
     resource_id: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CredentialArg {
+    ManagedIdentity,
+    Environment,
+    WorkloadIdentity,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,6 +147,9 @@ fn exit_code(kind: ErrorKind) -> u8 {
 
 fn hint(e: &Error) -> Option<&'static str> {
     match e.kind() {
+        ErrorKind::Unavailable if e.credential() == "EnvironmentCredential" => Some(
+            "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)",
+        ),
         ErrorKind::Unavailable => Some(
             "no managed identity endpoint here; on a laptop, start `azmi-emulator --source imds` and export what it prints",
         ),
@@ -146,26 +168,42 @@ fn print_line(text: &str) -> io::Result<()> {
     stdout.flush()
 }
 
+/// The name errors about the command's own arguments carry.
+const CLI: &str = "azmi";
+
 fn token(args: TokenArgs) -> Result<(), Failure> {
-    let identity = match args.identity {
-        IdentityArgs {
-            client_id: Some(id),
-            ..
-        } => Identity::ClientId(id),
-        IdentityArgs {
-            object_id: Some(id),
-            ..
-        } => Identity::ObjectId(id),
-        IdentityArgs {
-            resource_id: Some(id),
-            ..
-        } => Identity::ResourceId(id),
-        _ => Identity::SystemAssigned,
+    let (token, source) = match args.credential {
+        CredentialArg::ManagedIdentity => managed_identity(&args)?,
+        entra => {
+            if args.identity.client_id.is_some()
+                || args.identity.object_id.is_some()
+                || args.identity.resource_id.is_some()
+            {
+                return Err(Error::configuration(
+                    CLI,
+                    "--client-id, --object-id and --resource-id select a managed identity; an Entra credential takes AZURE_CLIENT_ID",
+                )
+                .into());
+            }
+            let mut options = EntraOptions::default();
+            if let Some(path) = &args.ca_file {
+                let pem = std::fs::read(path).map_err(|e| {
+                    Error::configuration(CLI, format!("--ca-file {path} cannot be read ({e})"))
+                })?;
+                options = options.with_extra_root_certificates(pem);
+            }
+            let token = if entra == CredentialArg::Environment {
+                let credential = EnvironmentCredential::builder().options(options).build()?;
+                credential.get_token(&[&args.scope])?
+            } else {
+                let credential = WorkloadIdentityCredential::builder()
+                    .options(options)
+                    .build()?;
+                credential.get_token(&[&args.scope])?
+            };
+            (token, azmi_core::Source::Entra.as_str())
+        }
     };
-    let credential = ManagedIdentityCredential::builder()
-        .options(ManagedIdentityOptions::default().with_identity(identity))
-        .build()?;
-    let token = credential.get_token(&[&args.scope])?;
     match args.output {
         Output::Token => print_line(token.secret())?,
         Output::Json => {
@@ -174,13 +212,43 @@ fn token(args: TokenArgs) -> Result<(), Failure> {
                 access_token: token.secret(),
                 expires_on: token.expires_on().unix_timestamp(),
                 refresh_on: token.refresh_on().unix_timestamp(),
-                source: credential.source().as_str(),
+                source,
             };
             // Serializing five plain fields cannot fail; fall back to an empty object anyway.
             print_line(&serde_json::to_string(&json).unwrap_or_else(|_| "{}".into()))?;
         }
     }
     Ok(())
+}
+
+fn managed_identity(args: &TokenArgs) -> Result<(AccessToken, &'static str), Failure> {
+    if args.ca_file.is_some() {
+        return Err(Error::configuration(
+            CLI,
+            "--ca-file applies to Entra credentials (--credential environment|workload-identity)",
+        )
+        .into());
+    }
+    let identity = match &args.identity {
+        IdentityArgs {
+            client_id: Some(id),
+            ..
+        } => Identity::ClientId(id.clone()),
+        IdentityArgs {
+            object_id: Some(id),
+            ..
+        } => Identity::ObjectId(id.clone()),
+        IdentityArgs {
+            resource_id: Some(id),
+            ..
+        } => Identity::ResourceId(id.clone()),
+        _ => Identity::SystemAssigned,
+    };
+    let credential = ManagedIdentityCredential::builder()
+        .options(ManagedIdentityOptions::default().with_identity(identity))
+        .build()?;
+    let token = credential.get_token(&[&args.scope])?;
+    Ok((token, credential.source().as_str()))
 }
 
 /// `azmi token --output json`, fields in this order.

@@ -1,0 +1,263 @@
+//! An app's client certificate: loaded from PEM (certificate + unencrypted PKCS#8 or PKCS#1 RSA
+//! key) or PKCS#12 with a password, and used to sign client assertions with RSASSA-PSS SHA-256
+//! and a 32-byte salt (PROTOCOL.md §10). The private key never leaves `ring`.
+
+use std::fmt;
+
+use azmi_core::entra::assertion::CertificateHeader;
+use ring::rand::SystemRandom;
+use ring::signature::{KeyPair, RSA_PSS_SHA256, RsaKeyPair};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The largest certificate file accepted: a certificate chain and a key are a few KiB.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// A certificate with its RSA private key. `Debug` shows the thumbprint only.
+///
+/// ```
+/// let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/rsa-a.pkcs8.pem")).unwrap();
+/// // A key alone is not enough: the certificate is missing.
+/// let e = azmi_support::certificate::ClientCertificate::from_pem(&pem).unwrap_err();
+/// assert!(e.contains("no certificate"));
+/// ```
+pub struct ClientCertificate {
+    key: RsaKeyPair,
+    /// DER, the certificate matching the key first, then the others in file order.
+    chain: Vec<Vec<u8>>,
+    sha256: [u8; 32],
+    rng: SystemRandom,
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
+        f.debug_struct("ClientCertificate")
+            .field("sha256", &hex)
+            .field("chain_len", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCertificate {
+    /// Loads a file's contents: PEM when it contains a PEM block, else PKCS#12 (opened with
+    /// `password`, or the empty password). Messages name what is wrong, never key material.
+    pub fn load(content: &[u8], password: Option<&str>) -> Result<Self, String> {
+        if content.len() > MAX_FILE_BYTES {
+            return Err(format!(
+                "the certificate file is larger than {MAX_FILE_BYTES} bytes"
+            ));
+        }
+        if content.windows(11).any(|w| w == b"-----BEGIN ") {
+            Self::from_pem(content)
+        } else {
+            Self::from_pkcs12(content, password.unwrap_or(""))
+        }
+    }
+
+    /// PEM: one or more `CERTIFICATE` blocks and an unencrypted `PRIVATE KEY` (PKCS#8) or
+    /// `RSA PRIVATE KEY` (PKCS#1).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
+        let certs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("the PEM certificate file could not be read ({e})"))?;
+        if certs.is_empty() {
+            return Err("the PEM file holds no certificate (a CERTIFICATE block)".into());
+        }
+        let key = match PrivateKeyDer::from_pem_slice(pem) {
+            Ok(PrivateKeyDer::Pkcs8(k)) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            Ok(PrivateKeyDer::Pkcs1(k)) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            Ok(_) => {
+                return Err(
+                    "the PEM file's private key is not an RSA key; Entra certificate credentials need RSA"
+                        .into(),
+                );
+            }
+            Err(_) => {
+                return Err("the PEM file holds no unencrypted private key (a PRIVATE KEY or RSA PRIVATE KEY block; encrypted keys are not supported)".into());
+            }
+        }
+        .map_err(|e| format!("the private key is not a usable RSA key ({e})"))?;
+        Self::assemble(key, certs)
+    }
+
+    /// PKCS#12 (`.pfx`/`.p12`) opened with `password`.
+    pub fn from_pkcs12(der: &[u8], password: &str) -> Result<Self, String> {
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            der,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .map_err(|e| {
+            format!("the PKCS#12 file could not be opened ({e}); check the file and AZURE_CLIENT_CERTIFICATE_PASSWORD")
+        })?;
+        let (_, chain) = store
+            .private_key_chain()
+            .ok_or("the PKCS#12 file holds no private key")?;
+        let key = RsaKeyPair::from_pkcs8(chain.key().as_der())
+            .map_err(|e| format!("the PKCS#12 private key is not a usable RSA key ({e})"))?;
+        let mut certs: Vec<Vec<u8>> = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+        // Certificates stored outside the key's chain may include the leaf.
+        for (_, entry) in store.entries() {
+            if let p12_keystore::KeyStoreEntry::Certificate(c) = entry
+                && !certs.iter().any(|d| d == c.as_der())
+            {
+                certs.push(c.as_der().to_vec());
+            }
+        }
+        Self::assemble(key, certs)
+    }
+
+    /// Puts the certificate whose public key is the key's first (PROTOCOL.md §10: the signing
+    /// certificate is the one whose key matches).
+    fn assemble(key: RsaKeyPair, mut certs: Vec<Vec<u8>>) -> Result<Self, String> {
+        let public = key.public_key().as_ref().to_vec();
+        let leaf = certs
+            .iter()
+            .position(|der| public_key_of(der).as_deref() == Some(public.as_slice()))
+            .ok_or("the private key does not match any certificate in the file")?;
+        let leaf = certs.remove(leaf);
+        certs.insert(0, leaf);
+        let digest = ring::digest::digest(&ring::digest::SHA256, &certs[0]);
+        let mut sha256 = [0; 32];
+        sha256.copy_from_slice(digest.as_ref());
+        Ok(ClientCertificate {
+            key,
+            chain: certs,
+            sha256,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// The SHA-256 of the signing certificate's DER (`x5t#S256`).
+    pub fn sha256_thumbprint(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    /// The chain, DER, signing certificate first.
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    /// What the assertion header says about this certificate; the chain only when asked.
+    pub fn header(&self, send_chain: bool) -> CertificateHeader {
+        CertificateHeader {
+            sha256_thumbprint: self.sha256,
+            chain: send_chain.then(|| self.chain.clone()),
+        }
+    }
+
+    /// Signs `message` with RSASSA-PSS, SHA-256, a 32-byte salt (PS256).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(&RSA_PSS_SHA256, &self.rng, message, &mut signature)
+            .map_err(|_| "signing the client assertion failed".to_string())?;
+        Ok(signature)
+    }
+}
+
+/// The RSAPublicKey DER inside a certificate's subjectPublicKeyInfo.
+fn public_key_of(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(
+        cert.tbs_certificate
+            .subject_pki
+            .subject_public_key
+            .data
+            .to_vec(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::signature::{RSA_PSS_2048_8192_SHA256, UnparsedPublicKey};
+
+    const KEY_A: &str = include_str!("../testdata/rsa-a.pkcs8.pem");
+    const KEY_A1: &str = include_str!("../testdata/rsa-a.pkcs1.pem");
+    const KEY_B: &str = include_str!("../testdata/rsa-b.pkcs8.pem");
+
+    fn cert_for(key_pem: &str, cn: &str) -> String {
+        let key = rcgen::KeyPair::from_pem(key_pem).expect("test key");
+        let params = rcgen::CertificateParams::new(vec![cn.to_string()]).expect("params");
+        params.self_signed(&key).expect("self-signed").pem()
+    }
+
+    #[test]
+    fn pem_loading_table() {
+        let cert_a = cert_for(KEY_A, "a");
+        let cert_b = cert_for(KEY_B, "b");
+        let cases: Vec<(String, Result<(), &str>)> = vec![
+            (format!("{cert_a}{KEY_A}"), Ok(())),
+            (format!("{KEY_A1}\n{cert_a}"), Ok(())),
+            (format!("{cert_b}{cert_a}{KEY_A}"), Ok(())),
+            (format!("{cert_b}{KEY_A}"), Err("does not match")),
+            (KEY_A.to_string(), Err("no certificate")),
+            (cert_a.clone(), Err("no unencrypted private key")),
+            (
+                format!(
+                    "{cert_a}-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"
+                ),
+                Err("no unencrypted private key"),
+            ),
+        ];
+        for (pem, want) in cases {
+            let got = ClientCertificate::load(pem.as_bytes(), None);
+            match want {
+                Ok(()) => {
+                    let c = got.expect("loads");
+                    // The signing certificate comes first whatever the file order.
+                    assert_eq!(
+                        public_key_of(&c.chain()[0]),
+                        Some(c.key.public_key().as_ref().to_vec())
+                    );
+                }
+                Err(part) => {
+                    let e = got.expect_err(part);
+                    assert!(e.contains(part), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn signatures_verify_as_ps256() {
+        let c = ClientCertificate::from_pem(format!("{}{KEY_A}", cert_for(KEY_A, "a")).as_bytes())
+            .expect("loads");
+        let sig = c.sign(b"header.claims").expect("signs");
+        let public = UnparsedPublicKey::new(
+            &RSA_PSS_2048_8192_SHA256,
+            c.key.public_key().as_ref().to_vec(),
+        );
+        assert!(public.verify(b"header.claims", &sig).is_ok());
+        assert!(public.verify(b"header.other", &sig).is_err());
+        // PSS is randomized: a fresh salt per signature.
+        assert_ne!(c.sign(b"header.claims").ok(), Some(sig));
+        assert!(!format!("{c:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn pkcs12_right_and_wrong_password() {
+        let cert_pem = cert_for(KEY_A, "a");
+        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .expect("der")
+            .to_vec();
+        let key_der = PrivateKeyDer::from_pem_slice(KEY_A.as_bytes()).expect("key");
+        let key = p12_keystore::PrivateKey::from_der(key_der.secret_der()).expect("p12 key");
+        let chain = p12_keystore::PrivateKeyChain::new(
+            b"id".to_vec(),
+            key,
+            [p12_keystore::Certificate::from_der(&cert_der).expect("p12 cert")],
+        );
+        let mut store = p12_keystore::KeyStore::new();
+        store.add_entry("a", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+        let pfx = store.writer("SENTINEL-pw").write().expect("pfx");
+        let c = ClientCertificate::load(&pfx, Some("SENTINEL-pw")).expect("opens");
+        assert_eq!(c.chain(), &[cert_der]);
+        let e = ClientCertificate::load(&pfx, Some("wrong")).expect_err("wrong password");
+        assert!(e.contains("PKCS#12 file could not be opened"), "{e}");
+        assert!(!e.contains("SENTINEL"), "{e}");
+    }
+}
