@@ -28,6 +28,12 @@ pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
 /// `AZURE_TOKEN_CREDENTIALS`: which DefaultAzureCredential members to use.
 pub const AZURE_TOKEN_CREDENTIALS: &str = "AZURE_TOKEN_CREDENTIALS";
 
+/// `PATH`: where the developer tools (`az`, `azd`) are looked up; the snapshot's value is the
+/// only search path they get (PROTOCOL.md §11).
+pub const PATH: &str = "PATH";
+/// `SYSTEMROOT`: on Windows, the working directory the developer tools run in (PROTOCOL.md §11).
+pub const SYSTEMROOT: &str = "SYSTEMROOT";
+
 /// Every variable the core may consult. A transport snapshots exactly these.
 pub const VARIABLES: &[&str] = &[
     AZURE_POD_IDENTITY_AUTHORITY_HOST,
@@ -40,6 +46,8 @@ pub const VARIABLES: &[&str] = &[
     DEFAULT_IDENTITY_CLIENT_ID,
     AZURE_CLIENT_ID,
     AZURE_TOKEN_CREDENTIALS,
+    PATH,
+    SYSTEMROOT,
 ];
 
 /// Operating systems, for the one host fact that depends on them (where the Arc agent lives).

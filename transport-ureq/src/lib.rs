@@ -5,6 +5,8 @@
 //! cache. It also ships the `azmi` command.
 //!
 //! * [`ManagedIdentityCredential`] — detect the source, get and cache tokens.
+//! * [`AzureCliCredential`], [`AzureDeveloperCliCredential`] — tokens from `az` and `azd`.
+//! * [`ChainedTokenCredential`] — any credentials, tried in order.
 //! * [`TokenCredential`] — what every credential is, so chains can hold any of them.
 //! * [`TokenCache`] — the single-flight cache, for any fetch.
 //! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
@@ -37,15 +39,19 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod chain;
 mod clock;
 mod credential;
+mod dev_tools;
 mod driver;
 mod env;
 mod token_credential;
 
 pub use cache::TokenCache;
+pub use chain::ChainedTokenCredential;
 pub use clock::{Clock, FastForwardClock, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
+pub use dev_tools::{AzureCliCredential, AzureDeveloperCliCredential, DeveloperCliCredential};
 pub use driver::Driver;
 pub use env::{jitter_seed, process_env};
 pub use token_credential::TokenCredential;

@@ -3,4 +3,7 @@
 //! the emulator's server never touches azmi-core.
 
 pub mod cache_suite;
+#[cfg(unix)]
+pub mod dev_tools;
 pub mod scenario_call;
+pub mod scripted;
