@@ -286,3 +286,64 @@ fn detect_refuses_userinfo_and_bad_ports_without_echoing_them() {
         }
     }
 }
+
+/// `azmi token --credential azure-cli|azd` with fake tools on an explicit PATH: the token, and
+/// the unavailable exit status with the tool's own message when not logged in.
+#[cfg(unix)]
+#[test]
+fn token_from_the_developer_tools() {
+    use azmi_emulator::harness::dev_tools::FakeTools;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    let tools = FakeTools::new();
+    tools.install(
+        "az",
+        &format!(r#"echo '{{"accessToken":"FAKE-cli-token","expires_on":{exp}}}'"#),
+    );
+    tools.install(
+        "azd",
+        r#"echo '{"error":"x","message":"not logged in, run `azd auth login` to login"}' >&2; exit 1"#,
+    );
+    let path = vec![("PATH".to_string(), tools.dir().display().to_string())];
+    let out = azmi(
+        &path,
+        &["token", "--scope", SCOPE, "--credential", "azure-cli"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (json["access_token"].as_str(), json["source"].as_str()),
+        (Some("FAKE-cli-token"), Some("azure_cli"))
+    );
+    assert_eq!(json["expires_on"].as_u64(), Some(exp));
+
+    let out = azmi(&path, &["token", "--scope", SCOPE, "--credential", "azd"]);
+    assert_eq!(out.status.code(), Some(3), "unavailable");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("azd auth login"), "{stderr}");
+
+    let out = azmi(
+        &path,
+        &[
+            "token",
+            "--scope",
+            SCOPE,
+            "--credential",
+            "azd",
+            "--client-id",
+            CLIENT_ID,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a user-assigned ID is a managed identity option"
+    );
+}

@@ -1,7 +1,8 @@
 //! `azmi`: get an Azure managed identity token from the command line.
 //!
 //! ```text
-//! azmi token --scope https://vault.azure.net/.default [--client-id ID | --object-id ID | --resource-id ID] [--output json|token]
+//! azmi token --scope https://vault.azure.net/.default [--credential managed-identity|azure-cli|azd]
+//!            [--client-id ID | --object-id ID | --resource-id ID] [--tenant T] [--output json|token]
 //! azmi detect
 //! ```
 //!
@@ -12,8 +13,11 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use azmi_core::dev_tool::DeveloperCliOptions;
 use azmi_core::{Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
-use azmi_ureq::{ManagedIdentityCredential, process_env};
+use azmi_ureq::{
+    AzureCliCredential, AzureDeveloperCliCredential, ManagedIdentityCredential, process_env,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -30,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Get a token with ManagedIdentityCredential from the process environment.
+    /// Get a token with a credential (ManagedIdentityCredential unless --credential says otherwise).
     Token(TokenArgs),
     /// Print which managed identity source the environment selects, without any network access.
     Detect,
@@ -44,8 +48,14 @@ struct TokenArgs {
         long_help = "The scope, e.g. https://management.azure.com/.default"
     )]
     scope: String,
+    /// Which credential gets the token.
+    #[arg(long, value_enum, default_value_t = CredentialKind::ManagedIdentity)]
+    credential: CredentialKind,
     #[command(flatten)]
     identity: IdentityArgs,
+    /// The tenant to ask (azure-cli and azd only).
+    #[arg(long)]
+    tenant: Option<String>,
     /// Print JSON, or only the token.
     #[arg(long, value_enum, default_value_t = Output::Json)]
     output: Output,
@@ -63,6 +73,17 @@ struct IdentityArgs {
     /// A user-assigned identity's ARM resource ID.
     #[arg(long)]
     resource_id: Option<String>,
+}
+
+/// Every credential the command can use, in one place.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CredentialKind {
+    /// ManagedIdentityCredential: the source detected from the environment.
+    ManagedIdentity,
+    /// AzureCliCredential: `az account get-access-token` (after `az login`).
+    AzureCli,
+    /// AzureDeveloperCliCredential: `azd auth token` (after `azd auth login`).
+    Azd,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -94,6 +115,10 @@ impl From<io::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let credential = match &cli.command {
+        Command::Token(args) => args.credential,
+        Command::Detect => CredentialKind::ManagedIdentity,
+    };
     let result = match cli.command {
         Command::Token(args) => token(args),
         Command::Detect => detect(),
@@ -105,7 +130,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Azmi(e)) => {
             let _ = writeln!(stderr, "azmi: {} error: {e}", e.kind().as_str());
-            if let Some(hint) = hint(&e) {
+            if let Some(hint) = hint(&e, credential) {
                 let _ = writeln!(stderr, "hint: {hint}");
             }
             ExitCode::from(exit_code(e.kind()))
@@ -126,8 +151,10 @@ fn exit_code(kind: ErrorKind) -> u8 {
     }
 }
 
-fn hint(e: &Error) -> Option<&'static str> {
+fn hint(e: &Error, credential: CredentialKind) -> Option<&'static str> {
     match e.kind() {
+        // The developer tools' own messages say what to run.
+        ErrorKind::Unavailable if credential != CredentialKind::ManagedIdentity => None,
         ErrorKind::Unavailable => Some(
             "no managed identity endpoint here; on a laptop, start `azmi-emulator --source imds` and export what it prints",
         ),
@@ -162,10 +189,46 @@ fn token(args: TokenArgs) -> Result<(), Failure> {
         } => Identity::ResourceId(id),
         _ => Identity::SystemAssigned,
     };
-    let credential = ManagedIdentityCredential::builder()
-        .options(ManagedIdentityOptions::default().with_identity(identity))
-        .build()?;
-    let token = credential.get_token(&[&args.scope])?;
+    let managed_identity = args.credential == CredentialKind::ManagedIdentity;
+    if !managed_identity && identity != Identity::SystemAssigned {
+        return Err(Error::configuration(
+            "azmi",
+            "--client-id, --object-id and --resource-id apply to --credential managed-identity only",
+        )
+        .into());
+    }
+    if managed_identity && args.tenant.is_some() {
+        return Err(Error::configuration(
+            "azmi",
+            "--tenant applies to --credential azure-cli and azd only",
+        )
+        .into());
+    }
+    let tool_options = || match &args.tenant {
+        Some(tenant) => DeveloperCliOptions::default().with_tenant(tenant),
+        None => DeveloperCliOptions::default(),
+    };
+    let scopes = [args.scope.as_str()];
+    let (token, source) = match args.credential {
+        CredentialKind::ManagedIdentity => {
+            let credential = ManagedIdentityCredential::builder()
+                .options(ManagedIdentityOptions::default().with_identity(identity))
+                .build()?;
+            (credential.get_token(&scopes)?, credential.source().as_str())
+        }
+        CredentialKind::AzureCli => {
+            let credential = AzureCliCredential::builder()
+                .options(tool_options())
+                .build()?;
+            (credential.get_token(&scopes)?, "azure_cli")
+        }
+        CredentialKind::Azd => {
+            let credential = AzureDeveloperCliCredential::builder()
+                .options(tool_options())
+                .build()?;
+            (credential.get_token(&scopes)?, "azd")
+        }
+    };
     match args.output {
         Output::Token => print_line(token.secret())?,
         Output::Json => {
@@ -174,7 +237,7 @@ fn token(args: TokenArgs) -> Result<(), Failure> {
                 access_token: token.secret(),
                 expires_on: token.expires_on().unix_timestamp(),
                 refresh_on: token.refresh_on().unix_timestamp(),
-                source: credential.source().as_str(),
+                source,
             };
             // Serializing five plain fields cannot fail; fall back to an empty object anyway.
             print_line(&serde_json::to_string(&json).unwrap_or_else(|_| "{}".into()))?;
