@@ -161,7 +161,9 @@ pub fn parse_output(
     };
     dev_tool::check_token(&token, "accessToken")?;
     let expires_on = match fields.get("expires_on") {
-        Some(v @ Value::Number(_)) => parse_expires_on(v)
+        // An integer only: anything else (a float, a string) is not the CLI's `expires_on`, and
+        // `expiresOn` is read instead.
+        Some(v @ Value::Number(n)) if !n.is_f64() => parse_expires_on(v)
             .ok()
             .flatten()
             .ok_or("the output's expires_on is out of range")?,
@@ -207,7 +209,13 @@ mod tests {
 
     #[test]
     fn expiry_forms_by_protocol_md_11() {
-        let table: [(&str, Option<UtcOffset>, Result<OffsetDateTime, &str>); 9] = [
+        let table: [(&str, Option<UtcOffset>, Result<OffsetDateTime, &str>); 10] = [
+            // Found by the cli_output_structured fuzz target: a float is not the integer form.
+            (
+                r#"{"accessToken":"A","expires_on":1.5e9,"expiresOn":"2026-11-26 12:18:20"}"#,
+                Some(offset!(+1)),
+                Ok(datetime!(2026-11-26 11:18:20 UTC)),
+            ),
             (
                 r#"{"accessToken":"A","expires_on":1795691900,"expiresOn":"2000-01-01 00:00:00"}"#,
                 None,

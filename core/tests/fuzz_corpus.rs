@@ -94,6 +94,10 @@ replay_tests! {
     expiry_date
     expiry_date_structured
     flow
+    cli_output
+    cli_output_structured
+    token_credentials
+    chain_structured
 }
 
 /// Every target has a test above, and every directory under `fuzz/corpus/` and
@@ -103,7 +107,7 @@ fn every_target_is_replayed() {
     let names: Vec<&str> = entries::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names.len(),
-        11,
+        15,
         "a target was added: add it to replay_tests!"
     );
     for dir in ["corpus", "regressions"] {
