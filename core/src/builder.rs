@@ -264,3 +264,75 @@ impl<C: AssembleDeveloperCli> DeveloperCliCredentialBuilder<C> {
         Ok(C::assemble(tool, self.clock))
     }
 }
+
+/// What a transport's `DefaultAzureCredential` provides so that [`DefaultAzureCredentialBuilder`]
+/// can build it: a credential per planned member, chained.
+pub trait AssembleDefault: Sized {
+    /// The transport's clock.
+    type Clock: ?Sized;
+
+    /// Snapshots the process environment.
+    fn process_env() -> EnvSnapshot;
+
+    /// Puts the chain together from the five planned members (PROTOCOL.md §13), in order.
+    fn assemble(
+        plans: Vec<crate::chain::MemberPlan>,
+        env: &EnvSnapshot,
+        clock: Option<Arc<Self::Clock>>,
+    ) -> Result<Self, Error>;
+}
+
+/// Builds `DefaultAzureCredential` of any transport: an explicit environment (else the process
+/// environment), a clock, then `build`. An invalid `AZURE_TOKEN_CREDENTIALS` is a configuration
+/// error listing the valid values; every other member problem becomes that member's
+/// *unavailable* answer.
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct DefaultAzureCredentialBuilder<C: AssembleDefault> {
+    env: Option<EnvSnapshot>,
+    clock: Option<Arc<C::Clock>>,
+    credential: PhantomData<fn() -> C>,
+}
+
+impl<C: AssembleDefault> Default for DefaultAzureCredentialBuilder<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: AssembleDefault> fmt::Debug for DefaultAzureCredentialBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DefaultAzureCredentialBuilder")
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: AssembleDefault> DefaultAzureCredentialBuilder<C> {
+    /// A builder with the process environment and the system clock.
+    pub fn new() -> Self {
+        DefaultAzureCredentialBuilder {
+            env: None,
+            clock: None,
+            credential: PhantomData,
+        }
+    }
+
+    /// Plan the members from this snapshot instead of the process environment.
+    pub fn env(mut self, env: EnvSnapshot) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Use this clock for every member.
+    pub fn clock(mut self, clock: Arc<C::Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Plans the members ([`crate::chain::default_members`]) and chains them.
+    pub fn build(self) -> Result<C, Error> {
+        let env = self.env.unwrap_or_else(C::process_env);
+        let plans = crate::chain::default_members(&env)?;
+        C::assemble(plans, &env, self.clock)
+    }
+}

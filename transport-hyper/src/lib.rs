@@ -8,6 +8,7 @@
 //! * [`ManagedIdentityCredential`] — detect the source, get and cache tokens.
 //! * [`AzureCliCredential`], [`AzureDeveloperCliCredential`] — tokens from `az` and `azd`.
 //! * [`ChainedTokenCredential`] — any credentials, tried in order.
+//! * [`DefaultAzureCredential`] — the chain that runs on a laptop and on Azure alike.
 //! * [`TokenCredential`] — what every credential is, so chains can hold any of them.
 //! * [`TokenCache`] — the single-flight cache, for any fetch.
 //! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
@@ -62,6 +63,7 @@ mod cache;
 mod chain;
 mod clock;
 mod credential;
+mod default;
 mod dev_tools;
 mod driver;
 mod env;
@@ -71,6 +73,7 @@ pub use cache::TokenCache;
 pub use chain::ChainedTokenCredential;
 pub use clock::{Clock, FastForwardClock, SleepFuture, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
+pub use default::DefaultAzureCredential;
 pub use dev_tools::{AzureCliCredential, AzureDeveloperCliCredential, DeveloperCliCredential};
 pub use driver::Driver;
 pub use env::{jitter_seed, process_env};

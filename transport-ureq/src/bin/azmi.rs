@@ -1,9 +1,10 @@
 //! `azmi`: get an Azure managed identity token from the command line.
 //!
 //! ```text
-//! azmi token --scope https://vault.azure.net/.default [--credential managed-identity|azure-cli|azd]
+//! azmi token --scope https://vault.azure.net/.default [--credential managed-identity|azure-cli|azd|default]
 //!            [--client-id ID | --object-id ID | --resource-id ID] [--tenant T] [--output json|token]
-//! azmi detect
+//! azmi token --scope S --credential default
+//! azmi detect [--credential default]
 //! ```
 //!
 //! Exit status: 0 success, 2 usage or configuration error, 3 credential unavailable,
@@ -16,7 +17,8 @@ use std::process::ExitCode;
 use azmi_core::dev_tool::DeveloperCliOptions;
 use azmi_core::{Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
 use azmi_ureq::{
-    AzureCliCredential, AzureDeveloperCliCredential, ManagedIdentityCredential, process_env,
+    AzureCliCredential, AzureDeveloperCliCredential, DefaultAzureCredential,
+    ManagedIdentityCredential, process_env,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -36,8 +38,25 @@ struct Cli {
 enum Command {
     /// Get a token with a credential (ManagedIdentityCredential unless --credential says otherwise).
     Token(TokenArgs),
-    /// Print which managed identity source the environment selects, without any network access.
-    Detect,
+    /// Print which managed identity source the environment selects (or, with `--credential
+    /// default`, which DefaultAzureCredential members would be tried and why), without any
+    /// network access.
+    Detect(DetectArgs),
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// What to explain: the managed identity source, or DefaultAzureCredential's members.
+    #[arg(long, value_enum, default_value_t = DetectKind::ManagedIdentity)]
+    credential: DetectKind,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DetectKind {
+    /// The managed identity source.
+    ManagedIdentity,
+    /// DefaultAzureCredential's members.
+    Default,
 }
 
 #[derive(Args)]
@@ -84,6 +103,8 @@ enum CredentialKind {
     AzureCli,
     /// AzureDeveloperCliCredential: `azd auth token` (after `azd auth login`).
     Azd,
+    /// DefaultAzureCredential: environment, workload identity, managed identity, az, azd.
+    Default,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -117,11 +138,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let credential = match &cli.command {
         Command::Token(args) => args.credential,
-        Command::Detect => CredentialKind::ManagedIdentity,
+        Command::Detect(_) => CredentialKind::ManagedIdentity,
     };
     let result = match cli.command {
         Command::Token(args) => token(args),
-        Command::Detect => detect(),
+        Command::Detect(DetectArgs {
+            credential: DetectKind::ManagedIdentity,
+        }) => detect(),
+        Command::Detect(DetectArgs {
+            credential: DetectKind::Default,
+        }) => detect_default(),
     };
     // Writes to stderr are best effort: with stderr gone too, the exit status is all that is left
     // (`eprintln!` would panic, exit 101).
@@ -153,6 +179,9 @@ fn exit_code(kind: ErrorKind) -> u8 {
 
 fn hint(e: &Error, credential: CredentialKind) -> Option<&'static str> {
     match e.kind() {
+        ErrorKind::Unavailable if credential == CredentialKind::Default => Some(
+            "on a laptop, run `az login` (or `azd auth login`); `azmi detect --credential default` shows which credentials are tried and why",
+        ),
         // The developer tools' own messages say what to run.
         ErrorKind::Unavailable if credential != CredentialKind::ManagedIdentity => None,
         ErrorKind::Unavailable => Some(
@@ -197,7 +226,11 @@ fn token(args: TokenArgs) -> Result<(), Failure> {
         )
         .into());
     }
-    if managed_identity && args.tenant.is_some() {
+    let tool = matches!(
+        args.credential,
+        CredentialKind::AzureCli | CredentialKind::Azd
+    );
+    if !tool && args.tenant.is_some() {
         return Err(Error::configuration(
             "azmi",
             "--tenant applies to --credential azure-cli and azd only",
@@ -227,6 +260,10 @@ fn token(args: TokenArgs) -> Result<(), Failure> {
                 .options(tool_options())
                 .build()?;
             (credential.get_token(&scopes)?, "azd")
+        }
+        CredentialKind::Default => {
+            let credential = DefaultAzureCredential::new()?;
+            (credential.get_token(&scopes)?, "default")
         }
     };
     match args.output {
@@ -272,6 +309,23 @@ fn detect() -> Result<(), Failure> {
             "\nnote: {} is detected but not supported by this version of azmi",
             detection.source()
         ));
+    }
+    print_line(&text)?;
+    Ok(())
+}
+
+/// `azmi detect --credential default`: each member of DefaultAzureCredential, whether it would be
+/// tried and why, from the environment alone.
+fn detect_default() -> Result<(), Failure> {
+    let plans = azmi_core::chain::default_members(&process_env())?;
+    let mut text = String::from("DefaultAzureCredential members, in order:");
+    for plan in plans {
+        let verdict = match &plan.plan {
+            None => "skipped",
+            Some(Ok(_)) => "tried",
+            Some(Err(_)) => "unavailable",
+        };
+        text.push_str(&format!("\n{}: {verdict} ({})", plan.member, plan.why));
     }
     print_line(&text)?;
     Ok(())
