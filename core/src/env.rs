@@ -46,6 +46,11 @@ pub const AZURE_USERNAME: &str = "AZURE_USERNAME";
 pub const AZURE_PASSWORD: &str = "AZURE_PASSWORD";
 /// `AZURE_FEDERATED_TOKEN_FILE`: the workload identity's federated token file (PROTOCOL.md §8).
 pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
+/// `PATH`: where the developer tools (`az`, `azd`) are looked up; the snapshot's value is the
+/// only search path they get (PROTOCOL.md §11).
+pub const PATH: &str = "PATH";
+/// `SYSTEMROOT`: on Windows, the working directory the developer tools run in (PROTOCOL.md §11).
+pub const SYSTEMROOT: &str = "SYSTEMROOT";
 
 /// Every variable the core may consult. A transport snapshots exactly these.
 pub const VARIABLES: &[&str] = &[
@@ -68,6 +73,8 @@ pub const VARIABLES: &[&str] = &[
     AZURE_USERNAME,
     AZURE_PASSWORD,
     AZURE_FEDERATED_TOKEN_FILE,
+    PATH,
+    SYSTEMROOT,
 ];
 
 /// Operating systems, for the one host fact that depends on them (where the Arc agent lives).

@@ -56,6 +56,8 @@ pub struct Error {
     status: Option<u16>,
     detail: Option<String>,
     retry_after: Option<Duration>,
+    /// A chain's aggregate: the message is the whole text, with no `credential: ` prefix.
+    aggregate: bool,
 }
 
 impl Error {
@@ -69,7 +71,52 @@ impl Error {
             status: None,
             detail: None,
             retry_after: None,
+            aggregate: false,
         }
+    }
+
+    /// A credential chain's aggregate error (PROTOCOL.md §13): `text` is displayed as it is,
+    /// starting with the chain's name.
+    ///
+    /// ```
+    /// use azmi_core::{Error, ErrorKind};
+    /// let e = Error::aggregate(ErrorKind::Unavailable, "DefaultAzureCredential", "DefaultAzureCredential failed to acquire a token.");
+    /// assert_eq!(e.to_string(), "DefaultAzureCredential failed to acquire a token.");
+    /// ```
+    pub fn aggregate(kind: ErrorKind, credential: &'static str, text: impl Into<String>) -> Self {
+        let mut e = Self::new(kind, credential, text);
+        e.aggregate = true;
+        e
+    }
+
+    /// The [`Display`](fmt::Display) text without the leading `credential (source): `: what a
+    /// chain's aggregate error lists after the member's name.
+    ///
+    /// ```
+    /// let e = azmi_core::Error::unavailable("AzureCliCredential", "Azure CLI not found on path");
+    /// assert_eq!(e.without_credential(), "Azure CLI not found on path");
+    /// ```
+    pub fn without_credential(&self) -> String {
+        let mut text = String::new();
+        let _ = self.write_body(&mut text);
+        text
+    }
+
+    fn write_body(&self, f: &mut impl fmt::Write) -> fmt::Result {
+        f.write_str(&self.message)?;
+        match (self.status, &self.url) {
+            (Some(status), Some(url)) => write!(f, " [HTTP {status} from {url}]")?,
+            (Some(status), None) => write!(f, " [HTTP {status}]")?,
+            (None, Some(url)) => write!(f, " [{url}]")?,
+            (None, None) => {}
+        }
+        if let Some(wait) = self.retry_after {
+            write!(f, " [server asked to retry after {} s]", wait.as_secs())?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
     }
 
     /// A configuration error: the inputs are wrong and nothing was sent. `message` names the fix.
@@ -198,24 +245,15 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.aggregate {
+            return f.write_str(&self.message);
+        }
         f.write_str(self.credential)?;
         if let Some(source) = self.source {
             write!(f, " ({source})")?;
         }
-        write!(f, ": {}", self.message)?;
-        match (self.status, &self.url) {
-            (Some(status), Some(url)) => write!(f, " [HTTP {status} from {url}]")?,
-            (Some(status), None) => write!(f, " [HTTP {status}]")?,
-            (None, Some(url)) => write!(f, " [{url}]")?,
-            (None, None) => {}
-        }
-        if let Some(wait) = self.retry_after {
-            write!(f, " [server asked to retry after {} s]", wait.as_secs())?;
-        }
-        if let Some(detail) = &self.detail {
-            write!(f, ": {detail}")?;
-        }
-        Ok(())
+        f.write_str(": ")?;
+        self.write_body(f)
     }
 }
 

@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 
 use crate::arc;
 use crate::classify::{self, Context};
+use crate::command::{Command, ProcessFailure, ProcessOutput};
+use crate::dev_tool::Setup;
 use crate::error::Error;
 use crate::file::FileFailure;
 use crate::identity::Identity;
@@ -46,6 +48,10 @@ pub enum Action {
     },
     /// The acquisition is over. Polling again returns the same result.
     Done(Result<AccessToken, Error>),
+    /// Run this program as the [`Command`] says — no shell, stdin closed, output capped, killed
+    /// at its timeout — then call [`TokenFlow::handle_output`] or
+    /// [`TokenFlow::handle_run_failure`] (PROTOCOL.md §11, §12).
+    Run(Command),
 }
 
 /// The observable state of a flow, for drivers that log and for tests.
@@ -66,6 +72,8 @@ pub enum FlowState {
     ReadFile,
     /// A file read was handed to the driver; its outcome is awaited.
     AwaitingFile,
+    /// A program run was handed to the driver; its outcome is awaited.
+    Running,
     /// Finished; `poll` returns the result.
     Done,
 }
@@ -109,13 +117,253 @@ enum State {
     Done(Result<AccessToken, Error>),
 }
 
-/// One token acquisition: a state machine that says what to send, how long to wait, and what the
-/// outcome is, while the driver does the I/O.
+/// One token acquisition: a state machine that says what to send or run, how long to wait, and
+/// what the outcome is, while the driver does the I/O.
 ///
-/// Build one with [`ManagedIdentity::flow`](crate::ManagedIdentity::flow). The crate
-/// documentation draws its states and gives the driver-loop contract.
+/// Build one with [`ManagedIdentity::flow`](crate::ManagedIdentity::flow),
+/// [`AzureCli::flow`](crate::azure_cli::AzureCli::flow) or [`Azd::flow`](crate::azd::Azd::flow).
+/// The crate documentation draws its states and gives the driver-loop contract.
 #[derive(Debug)]
 pub struct TokenFlow {
+    machine: Machine,
+}
+
+#[derive(Debug)]
+enum Machine {
+    Http(Box<HttpFlow>),
+    Process(Box<ProcessFlow>),
+}
+
+impl TokenFlow {
+    pub(crate) fn new(
+        credential: &'static str,
+        source: Source,
+        identity: Identity,
+        request: RequestTemplate,
+        policy: RetryPolicy,
+        probe: Option<Probe>,
+        jitter_seed: u64,
+    ) -> Self {
+        let http = HttpFlow::new(
+            credential,
+            source,
+            identity,
+            request,
+            policy,
+            probe,
+            jitter_seed,
+        );
+        TokenFlow {
+            machine: Machine::Http(Box::new(http)),
+        }
+    }
+
+    /// A flow that runs one program and reads the token from its output.
+    pub(crate) fn run(command: Command, interpreter: Interpreter) -> Self {
+        TokenFlow {
+            machine: Machine::Process(Box::new(ProcessFlow {
+                command,
+                interpreter,
+                state: RunState::Ready,
+            })),
+        }
+    }
+
+    /// Applies `f` to the HTTP machine (the crate's builders of managed identity and Entra
+    /// flows use it; a program run has none of these options).
+    fn map_http(mut self, f: impl FnOnce(HttpFlow) -> HttpFlow) -> Self {
+        if let Machine::Http(http) = self.machine {
+            self.machine = Machine::Http(Box::new(f(*http)));
+        }
+        self
+    }
+
+    /// Records the secrets the requests carry, to be scrubbed from every error.
+    pub(crate) fn with_secrets(self, secrets: Vec<Secret>) -> Self {
+        self.map_http(|http| http.with_secrets(secrets))
+    }
+
+    /// Makes the flow Azure Arc's two legs (PROTOCOL.md §4).
+    pub(crate) fn with_arc_challenge(self, token_dir: Option<String>) -> Self {
+        self.map_http(|http| http.with_arc_challenge(token_dir))
+    }
+
+    /// Makes the flow read the federated token file first (PROTOCOL.md §8).
+    pub(crate) fn with_federated_read(self, read: crate::entra::federated::FederatedRead) -> Self {
+        self.map_http(|http| http.with_federated_read(read))
+    }
+
+    /// The managed identity source this flow talks to; `None` for a developer tool run.
+    pub fn source(&self) -> Option<Source> {
+        match &self.machine {
+            Machine::Http(http) => Some(http.source),
+            Machine::Process(_) => None,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> FlowState {
+        match &self.machine {
+            Machine::Http(http) => http.state(),
+            Machine::Process(p) => match p.state {
+                RunState::Ready => FlowState::Ready,
+                RunState::Running { .. } => FlowState::Running,
+                RunState::Done(_) => FlowState::Done,
+            },
+        }
+    }
+
+    /// How many token request attempts (or program runs) have been handed out (the probe not
+    /// counted).
+    pub fn attempts(&self) -> u32 {
+        match &self.machine {
+            Machine::Http(http) => http.attempts,
+            Machine::Process(p) => u32::from(!matches!(p.state, RunState::Ready)),
+        }
+    }
+
+    /// The next action at time `now`: call it first, then again after feeding each outcome of an
+    /// [`Action::Send`] or [`Action::Run`] and after each [`Action::Sleep`]. Never call it while
+    /// a request or run is outstanding (the flow then ends with a *failed* error naming the
+    /// driver bug).
+    pub fn poll(&mut self, now: OffsetDateTime) -> Action {
+        match &mut self.machine {
+            Machine::Http(http) => http.poll(now),
+            Machine::Process(p) => p.poll(now),
+        }
+    }
+
+    /// Feeds the response to the request of the last [`Action::Send`], received at `now`. Call
+    /// it once per `Send` whose request got a complete HTTP response of any status (4xx and 5xx
+    /// included), with the body complete and within the request's body limit; then call
+    /// [`TokenFlow::poll`].
+    pub fn handle_response(&mut self, now: OffsetDateTime, response: http::Response<Vec<u8>>) {
+        match &mut self.machine {
+            Machine::Http(http) => http.handle_response(now, response),
+            Machine::Process(p) => p.misuse("handle_response was called on a program run"),
+        }
+    }
+
+    /// Feeds the failure of the request of the last [`Action::Send`], observed at `now`. Call it
+    /// once per `Send` that got no complete response (refused, timed out, reset, body too large,
+    /// TLS …; [`TransportFailure::from_io_error`](crate::TransportFailure) maps I/O errors); then
+    /// call [`TokenFlow::poll`].
+    pub fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
+        match &mut self.machine {
+            Machine::Http(http) => http.handle_failure(now, failure),
+            Machine::Process(p) => p.misuse("handle_failure was called on a program run"),
+        }
+    }
+
+    /// Feeds the outcome of the last [`Action::ReadFile`]: the file's contents, or why the
+    /// transport could not read it under the action's constraints; then call
+    /// [`TokenFlow::poll`].
+    pub fn handle_file(&mut self, now: OffsetDateTime, contents: Result<Vec<u8>, FileFailure>) {
+        match &mut self.machine {
+            Machine::Http(http) => http.handle_file(now, contents),
+            Machine::Process(p) => p.misuse("handle_file was called on a program run"),
+        }
+    }
+
+    /// Feeds what the program of the last [`Action::Run`] produced (it ran to its end, with
+    /// any exit status); then call [`TokenFlow::poll`].
+    pub fn handle_output(&mut self, now: OffsetDateTime, output: ProcessOutput) {
+        let _ = now;
+        match &mut self.machine {
+            Machine::Process(p) => p.finish_run(Ok(&output)),
+            Machine::Http(http) => {
+                let _ = http.misuse("handle_output was called on an HTTP flow");
+            }
+        }
+    }
+
+    /// Feeds why the program of the last [`Action::Run`] produced no output (not found, timed
+    /// out and killed, output over the limit …); then call [`TokenFlow::poll`].
+    pub fn handle_run_failure(&mut self, now: OffsetDateTime, failure: ProcessFailure) {
+        let _ = now;
+        match &mut self.machine {
+            Machine::Process(p) => p.finish_run(Err(&failure)),
+            Machine::Http(http) => {
+                let _ = http.misuse("handle_run_failure was called on an HTTP flow");
+            }
+        }
+    }
+}
+
+/// How a program run's outcome becomes a token or an error.
+#[derive(Debug)]
+pub(crate) enum Interpreter {
+    AzureCli(Setup),
+    Azd(Setup),
+}
+
+impl Interpreter {
+    fn credential(&self) -> &'static str {
+        match self {
+            Interpreter::AzureCli(_) => crate::azure_cli::CREDENTIAL_NAME,
+            Interpreter::Azd(_) => crate::azd::CREDENTIAL_NAME,
+        }
+    }
+}
+
+/// The machine of a developer tool credential: one run, no retry (PROTOCOL.md §11).
+#[derive(Debug)]
+struct ProcessFlow {
+    command: Command,
+    interpreter: Interpreter,
+    state: RunState,
+}
+
+#[derive(Debug)]
+enum RunState {
+    Ready,
+    Running { t_run: OffsetDateTime },
+    Done(Result<AccessToken, Error>),
+}
+
+impl ProcessFlow {
+    fn poll(&mut self, now: OffsetDateTime) -> Action {
+        match &self.state {
+            RunState::Ready => {
+                self.state = RunState::Running { t_run: now };
+                Action::Run(self.command.clone())
+            }
+            RunState::Running { .. } => {
+                self.misuse("poll was called while a program run was outstanding; feed its outcome to handle_output or handle_run_failure first");
+                self.poll(now)
+            }
+            RunState::Done(result) => Action::Done(result.clone()),
+        }
+    }
+
+    fn finish_run(&mut self, outcome: Result<&ProcessOutput, &ProcessFailure>) {
+        let RunState::Running { t_run } = self.state else {
+            if !matches!(self.state, RunState::Done(_)) {
+                self.misuse("a run outcome was fed with no run outstanding");
+            }
+            return;
+        };
+        // The token was issued during the run: its start is the `t_req` of §1.6.
+        let result = match &self.interpreter {
+            Interpreter::AzureCli(setup) => crate::azure_cli::interpret(setup, outcome, t_run),
+            Interpreter::Azd(setup) => crate::azd::interpret(setup, outcome, t_run),
+        };
+        self.state = RunState::Done(result);
+    }
+
+    fn misuse(&mut self, what: &str) {
+        let e = Error::failed(
+            self.interpreter.credential(),
+            format!("driver error: {what}"),
+        );
+        self.state = RunState::Done(Err(e));
+    }
+}
+
+/// The HTTP machine of a [`TokenFlow`]: managed identity and Entra requests, retries, the probe,
+/// Azure Arc's challenge and file reads.
+#[derive(Debug)]
+pub(crate) struct HttpFlow {
     credential: &'static str,
     source: Source,
     identity: Identity,
@@ -131,7 +379,7 @@ pub struct TokenFlow {
     secrets: Vec<Secret>,
 }
 
-impl TokenFlow {
+impl HttpFlow {
     pub(crate) fn new(
         credential: &'static str,
         source: Source,
@@ -147,7 +395,7 @@ impl TokenFlow {
         } else {
             State::Ready
         };
-        TokenFlow {
+        HttpFlow {
             credential,
             source,
             identity,
@@ -196,13 +444,8 @@ impl TokenFlow {
         self
     }
 
-    /// The source this flow talks to.
-    pub fn source(&self) -> Source {
-        self.source
-    }
-
     /// The current state.
-    pub fn state(&self) -> FlowState {
+    pub(crate) fn state(&self) -> FlowState {
         match self.state {
             State::Probe => FlowState::Probe,
             State::AwaitingProbe => FlowState::AwaitingProbe,
@@ -215,15 +458,10 @@ impl TokenFlow {
         }
     }
 
-    /// How many token request attempts have been handed out (the probe not counted).
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-
     /// The next action at time `now`: call it first, then again after feeding each outcome of an
     /// [`Action::Send`] and after each [`Action::Sleep`]. Never call it while a request is
     /// outstanding (the flow then ends with a *failed* error naming the driver bug).
-    pub fn poll(&mut self, now: OffsetDateTime) -> Action {
+    pub(crate) fn poll(&mut self, now: OffsetDateTime) -> Action {
         match &self.state {
             State::Probe => match &self.probe {
                 // PROTOCOL.md §2.1: after one success the probe is never sent again by this
@@ -266,7 +504,11 @@ impl TokenFlow {
     /// it once per `Send` whose request got a complete HTTP response of any status (4xx and 5xx
     /// included), with the body complete and within the request's body limit; then call
     /// [`TokenFlow::poll`].
-    pub fn handle_response(&mut self, now: OffsetDateTime, response: http::Response<Vec<u8>>) {
+    pub(crate) fn handle_response(
+        &mut self,
+        now: OffsetDateTime,
+        response: http::Response<Vec<u8>>,
+    ) {
         let status = response.status().as_u16();
         match self.state {
             State::AwaitingProbe => {
@@ -295,7 +537,7 @@ impl TokenFlow {
     /// once per `Send` that got no complete response (refused, timed out, reset, body too large,
     /// TLS …; [`TransportFailure::from_io_error`](crate::TransportFailure) maps I/O errors); then
     /// call [`TokenFlow::poll`].
-    pub fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
+    pub(crate) fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
         match self.state {
             State::AwaitingProbe => {
                 let e = Error::unavailable(
@@ -330,7 +572,11 @@ impl TokenFlow {
 
     /// Feeds the outcome of the last [`Action::ReadFile`]: the file's contents, or why the
     /// transport could not read it under the action's constraints.
-    pub fn handle_file(&mut self, now: OffsetDateTime, contents: Result<Vec<u8>, FileFailure>) {
+    pub(crate) fn handle_file(
+        &mut self,
+        now: OffsetDateTime,
+        contents: Result<Vec<u8>, FileFailure>,
+    ) {
         let path = match &self.state {
             State::AwaitingFile { path } => path.clone(),
             State::Done(_) => return,

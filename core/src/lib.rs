@@ -39,6 +39,9 @@
 //! * [`AccessToken`], [`token::parse_token_response`] — every token shape.
 //! * [`RetryPolicy`], [`retry`] — statuses, schedule, `Retry-After`, budget.
 //! * [`cache`] — the cache policy ([`cache::decide`], [`cache::settle`]) and the slots a transport holds ([`cache::Table`]); [`CacheEntry`], [`Freshness`].
+//! * [`azure_cli`], [`azd`] — the developer-tool credentials: argv, output parsing, classes.
+//! * [`chain`] — DefaultAzureCredential's members and `AZURE_TOKEN_CREDENTIALS`, and the chain's
+//!   decisions (continue, stop, the aggregate error).
 //! * [`Error`], [`ErrorKind`] — *unavailable*, *failed*, *configuration*.
 //!
 //! ## The state graph of a [`TokenFlow`]
@@ -66,8 +69,11 @@
 //!    Feed back exactly one outcome: [`TokenFlow::handle_response`] with the complete response
 //!    (any status — 4xx and 5xx are responses, not errors), or [`TokenFlow::handle_failure`] with
 //!    a [`TransportFailure`]. Then go to 1.
-//! 3. On [`Action::Sleep`]: sleep that long (waking early is harmless), then go to 1.
-//! 4. On [`Action::Done`]: the acquisition is over; take the result.
+//! 3. On [`Action::Run`] (the developer-tool credentials, [`azure_cli`] and [`azd`]): run the
+//!    [`command::Command`] without a shell, stdin closed, output capped, killed at its timeout; feed
+//!    back [`TokenFlow::handle_output`] or [`TokenFlow::handle_run_failure`]. Then go to 1.
+//! 4. On [`Action::Sleep`]: sleep that long (waking early is harmless), then go to 1.
+//! 5. On [`Action::Done`]: the acquisition is over; take the result.
 //!
 //! Polling while a request is outstanding, or feeding an outcome when none is, is a driver bug;
 //! the flow then ends with a *failed* error that says so. A flow is bounded: it ends after at most
@@ -116,11 +122,16 @@
 
 pub mod app_service;
 pub mod arc;
+pub mod azd;
+pub mod azure_cli;
 pub mod azure_ml;
 pub mod builder;
 pub mod cache;
+pub mod chain;
 mod classify;
 pub mod cloud_shell;
+pub mod command;
+pub mod dev_tool;
 pub mod entra;
 pub mod env;
 pub mod error;

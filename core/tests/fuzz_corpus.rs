@@ -96,6 +96,10 @@ replay_tests! {
     flow
     thumbprint
     thumbprint_structured
+    cli_output
+    cli_output_structured
+    token_credentials
+    chain_structured
 }
 
 /// Every target has a test above, and every directory under `fuzz/corpus/` and
@@ -105,7 +109,7 @@ fn every_target_is_replayed() {
     let names: Vec<&str> = entries::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names.len(),
-        13,
+        17,
         "a target was added: add it to replay_tests!"
     );
     for dir in ["corpus", "regressions"] {

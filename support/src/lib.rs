@@ -14,6 +14,10 @@
 //! * [`client_auth`] — how an Entra credential authenticates each request: its secret, a fresh
 //!   certificate assertion, or the federated token file read at most every 10 minutes.
 //! * [`tls_roots`] — the trusted roots for Entra https: WebPKI plus extra PEM roots.
+//! * [`process`] — running a program without a shell, stdin closed, output capped, killed at
+//!   its timeout (the core's `Run` action: `az`, `azd`). Blocking; the async transport calls it
+//!   from `tokio::task::spawn_blocking`.
+//! * [`local_time`] — the local UTC offset an old Azure CLI's `expiresOn` is read with.
 //!
 //! Protocol rules stay in the core: each function enforces the constraints it is handed.
 
@@ -23,6 +27,8 @@ pub mod certificate;
 pub mod client_auth;
 pub mod env;
 pub mod file;
+pub mod local_time;
+pub mod process;
 pub mod time;
 pub mod tls_pin;
 pub mod tls_roots;

@@ -6,6 +6,7 @@ use std::io;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use azmi_core::command::ProcessFailure;
 use azmi_core::http;
 use azmi_core::{
     AccessToken, Action, Error, TlsPolicy, TokenFlow, TransportFailure, TransportHints,
@@ -169,6 +170,22 @@ impl Driver {
                     Ok(response) => flow.handle_response(self.clock().now(), response),
                     Err(failure) => flow.handle_failure(self.clock().now(), failure),
                 },
+                Action::Run(command) => {
+                    // The process runner blocks (it waits for the program, bounded by the
+                    // command's timeout): it runs on tokio's blocking pool, never a runtime thread.
+                    let ran =
+                        tokio::task::spawn_blocking(move || azmi_support::process::run(&command))
+                            .await;
+                    let now = self.clock().now();
+                    match ran {
+                        Ok(Ok(output)) => flow.handle_output(now, output),
+                        Ok(Err(failure)) => flow.handle_run_failure(now, failure),
+                        Err(join) => flow.handle_run_failure(
+                            now,
+                            ProcessFailure::Other(format!("the program runner stopped: {join}")),
+                        ),
+                    }
+                }
                 Action::Sleep(duration) => self.clock().sleep(duration).await,
                 Action::ReadFile {
                     path,

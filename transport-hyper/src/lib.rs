@@ -10,6 +10,9 @@
 //!   [`WorkloadIdentityCredential`] — Entra ID app registrations (secret, certificate, AKS
 //!   workload identity), each with its own cache. hyper reads no proxy configuration, so Entra
 //!   traffic, for which a proxy is allowed, goes direct here.
+//! * [`AzureCliCredential`], [`AzureDeveloperCliCredential`] — tokens from `az` and `azd`.
+//! * [`ChainedTokenCredential`] — any credentials, tried in order.
+//! * [`DefaultAzureCredential`] — the chain that runs on a laptop and on Azure alike.
 //! * [`TokenCredential`] — what every credential is, so chains can hold any of them.
 //! * [`TokenCache`] — the single-flight cache, for any fetch.
 //! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
@@ -61,8 +64,11 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod chain;
 mod clock;
 mod credential;
+mod default;
+mod dev_tools;
 mod driver;
 mod entra;
 mod tls;
@@ -72,8 +78,11 @@ mod token_credential;
 /// shared by both transports).
 pub use azmi_support::env::{jitter_seed, process_env};
 pub use cache::TokenCache;
+pub use chain::ChainedTokenCredential;
 pub use clock::{Clock, FastForwardClock, SleepFuture, SystemClock};
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
+pub use default::DefaultAzureCredential;
+pub use dev_tools::{AzureCliCredential, AzureDeveloperCliCredential, DeveloperCliCredential};
 pub use driver::Driver;
 pub use entra::{
     ClientCertificateCredential, ClientCertificateCredentialBuilder, ClientSecretCredential,

@@ -31,3 +31,9 @@ impl TokenCredential for crate::ManagedIdentityCredential {
         Box::pin(crate::ManagedIdentityCredential::get_token(self, scopes))
     }
 }
+
+impl<T: azmi_core::builder::DeveloperTool> TokenCredential for crate::DeveloperCliCredential<T> {
+    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a> {
+        Box::pin(crate::DeveloperCliCredential::get_token(self, scopes))
+    }
+}

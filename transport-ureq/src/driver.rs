@@ -12,7 +12,8 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::clock::{Clock, SystemClock};
 
-/// Executes core [`TokenFlow`]s: requests through ureq, sleeps through its [`Clock`].
+/// Executes core [`TokenFlow`]s: requests through ureq, programs through `azmi-support`,
+/// sleeps through its [`Clock`].
 ///
 /// Requests go out exactly as the core built them, under the [`TransportHints`] in their
 /// extensions: no proxy unless the hints allow one, no redirects ever, the connect and total
@@ -98,6 +99,10 @@ impl Driver {
                 Action::Send(request) => match self.execute(request) {
                     Ok(response) => flow.handle_response(self.clock.now(), response),
                     Err(failure) => flow.handle_failure(self.clock.now(), failure),
+                },
+                Action::Run(command) => match azmi_support::process::run(&command) {
+                    Ok(output) => flow.handle_output(self.clock.now(), output),
+                    Err(failure) => flow.handle_run_failure(self.clock.now(), failure),
                 },
                 Action::Sleep(duration) => self.clock.sleep(duration),
                 Action::ReadFile {

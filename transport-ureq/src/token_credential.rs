@@ -25,3 +25,9 @@ impl TokenCredential for crate::ManagedIdentityCredential {
         crate::ManagedIdentityCredential::get_token(self, scopes)
     }
 }
+
+impl<T: azmi_core::builder::DeveloperTool> TokenCredential for crate::DeveloperCliCredential<T> {
+    fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        crate::DeveloperCliCredential::get_token(self, scopes)
+    }
+}

@@ -463,3 +463,124 @@ fn entra_credentials_with_a_ca_file() {
         }
     }
 }
+
+/// `azmi token --credential azure-cli|azd` with fake tools on an explicit PATH: the token, and
+/// the unavailable exit status with the tool's own message when not logged in.
+#[cfg(unix)]
+#[test]
+fn token_from_the_developer_tools() {
+    use azmi_emulator::harness::dev_tools::FakeTools;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    let tools = FakeTools::new();
+    tools.install(
+        "az",
+        &format!(r#"echo '{{"accessToken":"FAKE-cli-token","expires_on":{exp}}}'"#),
+    );
+    tools.install(
+        "azd",
+        r#"echo '{"error":"x","message":"not logged in, run `azd auth login` to login"}' >&2; exit 1"#,
+    );
+    let path = vec![("PATH".to_string(), tools.dir().display().to_string())];
+    let out = azmi(
+        &path,
+        &["token", "--scope", SCOPE, "--credential", "azure-cli"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (json["access_token"].as_str(), json["source"].as_str()),
+        (Some("FAKE-cli-token"), Some("azure_cli"))
+    );
+    assert_eq!(json["expires_on"].as_u64(), Some(exp));
+
+    let out = azmi(&path, &["token", "--scope", SCOPE, "--credential", "azd"]);
+    assert_eq!(out.status.code(), Some(3), "unavailable");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("azd auth login"), "{stderr}");
+
+    let out = azmi(
+        &path,
+        &[
+            "token",
+            "--scope",
+            SCOPE,
+            "--credential",
+            "azd",
+            "--client-id",
+            CLIENT_ID,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a user-assigned ID is a managed identity option"
+    );
+}
+
+/// `azmi token --credential default` prints the aggregate error of PROTOCOL.md §13 and exits
+/// unavailable; `azmi detect --credential default` explains each member without any request.
+#[cfg(unix)]
+#[test]
+fn default_credential_aggregate_and_detect() {
+    use azmi_emulator::harness::dev_tools::FakeTools;
+    let emu = emulator();
+    let tools = FakeTools::new();
+    tools.install(
+        "az",
+        "echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1",
+    );
+    let mut env = vec![
+        ("PATH".to_string(), tools.dir().display().to_string()),
+        ("AZURE_TOKEN_CREDENTIALS".to_string(), "dev".to_string()),
+    ];
+    env.extend(emu.env(Source::Imds));
+    let out = azmi(
+        &env,
+        &["token", "--scope", SCOPE, "--credential", "default"],
+    );
+    assert_eq!(out.status.code(), Some(3), "unavailable");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("azmi: unavailable error: DefaultAzureCredential failed to acquire a token.\nAttempted credentials:\n\tAzureCliCredential: Please run 'az login' to set up an account\n\tAzureDeveloperCliCredential: Azure Developer CLI not found on path\nhint: "),
+        "{stderr}"
+    );
+
+    env[1].1 = "prod".into();
+    let out = azmi(&env, &["detect", "--credential", "default"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let verdicts: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(" (").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "EnvironmentCredential: tried",
+            "WorkloadIdentityCredential: tried",
+            "ManagedIdentityCredential: tried",
+            "AzureCliCredential: skipped",
+            "AzureDeveloperCliCredential: skipped"
+        ],
+        "{text}"
+    );
+    assert!(text.contains("source IMDS at http://127.0.0.1"), "{text}");
+    assert_eq!(
+        emu.request_count(),
+        0,
+        "neither command may send a request under dev/detect"
+    );
+}

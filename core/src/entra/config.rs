@@ -165,8 +165,10 @@ impl EntraOptions {
             return Err(missing(
                 credential,
                 format!(
-                    "{} not set; set it (or pass it in the options)",
-                    absent.join(" and ")
+                    "{} not set; set {} (or pass {} in the options)",
+                    absent.join(" and "),
+                    if absent.len() > 1 { "them" } else { "it" },
+                    if absent.len() > 1 { "them" } else { "it" },
                 ),
             )
             .with_source(Source::Entra));

@@ -3,5 +3,10 @@
 //! the emulator's server never touches azmi-core.
 
 pub mod cache_suite;
+#[cfg(unix)]
+pub mod default_suite;
+#[cfg(unix)]
+pub mod dev_tools;
 pub mod entra_suite;
 pub mod scenario_call;
+pub mod scripted;

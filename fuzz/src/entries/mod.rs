@@ -26,7 +26,9 @@
 mod encode;
 mod oracle;
 
+mod chain;
 mod challenge;
+mod dev_tool;
 mod error_body;
 mod expiry_date;
 mod flow;
@@ -36,7 +38,9 @@ mod thumbprint;
 mod token_response;
 
 // The entries, and the description each structure-aware entry decodes (which its docs name).
+pub use chain::{ChainDesc, chain_structured, token_credentials};
 pub use challenge::{ChallengeDesc, challenge, challenge_structured};
+pub use dev_tool::{CliOutputDesc, cli_output, cli_output_structured};
 pub use error_body::{ErrorBodyDesc, error_body, error_body_structured};
 pub use expiry_date::{expiry_date, expiry_date_structured};
 pub use flow::{FlowDesc, flow};
@@ -79,6 +83,10 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("flow", flow),
     ("thumbprint", thumbprint),
     ("thumbprint_structured", thumbprint_structured),
+    ("cli_output", cli_output),
+    ("cli_output_structured", cli_output_structured),
+    ("token_credentials", token_credentials),
+    ("chain_structured", chain_structured),
 ];
 
 /// A readable account of an input for `target`: the decoded description and what it renders
@@ -109,6 +117,8 @@ pub fn explain(target: &str, data: &[u8]) -> String {
         "challenge_structured" => show::<ChallengeDesc>(data, |d| format!("{:?}", d.render().0)),
         "expiry_date_structured" => show::<ExpiryDesc>(data, |d| d.render(EXPIRY_T_REQ).json),
         "thumbprint_structured" => show::<ThumbprintDesc>(data, |d| format!("{:?}", d.render().0)),
+        "cli_output_structured" => show::<CliOutputDesc>(data, |d| lossy(&d.stdout())),
+        "chain_structured" => show::<ChainDesc>(data, |d| format!("{d:?}")),
         "flow" => show::<FlowDesc>(data, |d| {
             d.steps
                 .0

@@ -403,7 +403,7 @@ pub(super) fn expect_token(fields: &BTreeMap<String, OVal>, t_req: i128) -> Vec<
 /// PROTOCOL.md §1.6 rule 4 and §1.7, in unix nanoseconds: `t_req + refresh_in` if
 /// `0 < refresh_in` and that is before `expires_on`; else half-life for lifetimes of two hours
 /// or more; else five minutes before expiry (never before the first representable instant).
-fn expect_refresh(t: i128, e: i128, refresh_in: Option<u64>) -> i128 {
+pub(super) fn expect_refresh(t: i128, e: i128, refresh_in: Option<u64>) -> i128 {
     if let Some(r) = refresh_in.filter(|&r| r > 0 && i64::try_from(r).is_ok()) {
         let hinted = t + i128::from(r) * NS;
         if in_range_ns(hinted) && hinted < e {

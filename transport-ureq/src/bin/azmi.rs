@@ -1,9 +1,11 @@
-//! `azmi`: get an Azure managed identity (or Entra app) token from the command line.
+//! `azmi`: get an Azure managed identity token from the command line.
 //!
 //! ```text
-//! azmi token --scope https://vault.azure.net/.default [--client-id ID | --object-id ID | --resource-id ID] [--output json|token]
-//! azmi token --scope … --credential environment|workload-identity [--ca-file roots.pem]
-//! azmi detect
+//! azmi token --scope https://vault.azure.net/.default
+//!            [--credential managed-identity|environment|workload-identity|azure-cli|azd|default]
+//!            [--client-id ID | --object-id ID | --resource-id ID] [--tenant T] [--ca-file roots.pem]
+//!            [--output json|token]
+//! azmi detect [--credential default]
 //! ```
 //!
 //! Exit status: 0 success, 2 usage or configuration error, 3 credential unavailable,
@@ -13,10 +15,12 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use azmi_core::dev_tool::DeveloperCliOptions;
 use azmi_core::entra::EntraOptions;
-use azmi_core::{AccessToken, Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
+use azmi_core::{Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
 use azmi_ureq::{
-    EnvironmentCredential, ManagedIdentityCredential, WorkloadIdentityCredential, process_env,
+    AzureCliCredential, AzureDeveloperCliCredential, DefaultAzureCredential, EnvironmentCredential,
+    ManagedIdentityCredential, WorkloadIdentityCredential, process_env,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -34,10 +38,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Get a token with ManagedIdentityCredential (or `--credential`) from the process environment.
+    /// Get a token with a credential (ManagedIdentityCredential unless --credential says otherwise).
     Token(TokenArgs),
-    /// Print which managed identity source the environment selects, without any network access.
-    Detect,
+    /// Print which managed identity source the environment selects (or, with `--credential
+    /// default`, which DefaultAzureCredential members would be tried and why), without any
+    /// network access.
+    Detect(DetectArgs),
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// What to explain: the managed identity source, or DefaultAzureCredential's members.
+    #[arg(long, value_enum, default_value_t = DetectKind::ManagedIdentity)]
+    credential: DetectKind,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DetectKind {
+    /// The managed identity source.
+    ManagedIdentity,
+    /// DefaultAzureCredential's members.
+    Default,
 }
 
 #[derive(Args)]
@@ -48,12 +69,14 @@ struct TokenArgs {
         long_help = "The scope, e.g. https://management.azure.com/.default"
     )]
     scope: String,
+    /// Which credential gets the token.
+    #[arg(long, value_enum, default_value_t = CredentialKind::ManagedIdentity)]
+    credential: CredentialKind,
     #[command(flatten)]
     identity: IdentityArgs,
-    /// Which credential: managed identity (the default), the app registration of the
-    /// AZURE_* variables (secret or certificate), or AKS workload identity.
-    #[arg(long, value_enum, default_value_t = CredentialArg::ManagedIdentity)]
-    credential: CredentialArg,
+    /// The tenant to ask (azure-cli and azd only).
+    #[arg(long)]
+    tenant: Option<String>,
     /// Extra trusted root certificates (PEM) for https to Entra, beside the WebPKI roots (a
     /// TLS-inspecting proxy, a test server). Entra credentials only.
     #[arg(long, value_name = "PATH")]
@@ -77,11 +100,22 @@ struct IdentityArgs {
     resource_id: Option<String>,
 }
 
+/// Every credential the command can use, in one place.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum CredentialArg {
+enum CredentialKind {
+    /// ManagedIdentityCredential: the source detected from the environment.
     ManagedIdentity,
+    /// EnvironmentCredential: the app registration of the AZURE_* variables (secret or
+    /// certificate).
     Environment,
+    /// WorkloadIdentityCredential: AKS workload identity (AZURE_FEDERATED_TOKEN_FILE).
     WorkloadIdentity,
+    /// AzureCliCredential: `az account get-access-token` (after `az login`).
+    AzureCli,
+    /// AzureDeveloperCliCredential: `azd auth token` (after `azd auth login`).
+    Azd,
+    /// DefaultAzureCredential: environment, workload identity, managed identity, az, azd.
+    Default,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -113,9 +147,18 @@ impl From<io::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let credential = match &cli.command {
+        Command::Token(args) => args.credential,
+        Command::Detect(_) => CredentialKind::ManagedIdentity,
+    };
     let result = match cli.command {
         Command::Token(args) => token(args),
-        Command::Detect => detect(),
+        Command::Detect(DetectArgs {
+            credential: DetectKind::ManagedIdentity,
+        }) => detect(),
+        Command::Detect(DetectArgs {
+            credential: DetectKind::Default,
+        }) => detect_default(),
     };
     // Writes to stderr are best effort: with stderr gone too, the exit status is all that is left
     // (`eprintln!` would panic, exit 101).
@@ -124,7 +167,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Azmi(e)) => {
             let _ = writeln!(stderr, "azmi: {} error: {e}", e.kind().as_str());
-            if let Some(hint) = hint(&e) {
+            if let Some(hint) = hint(&e, credential) {
                 let _ = writeln!(stderr, "hint: {hint}");
             }
             ExitCode::from(exit_code(e.kind()))
@@ -145,11 +188,16 @@ fn exit_code(kind: ErrorKind) -> u8 {
     }
 }
 
-fn hint(e: &Error) -> Option<&'static str> {
+fn hint(e: &Error, credential: CredentialKind) -> Option<&'static str> {
     match e.kind() {
-        ErrorKind::Unavailable if e.credential() == "EnvironmentCredential" => Some(
+        ErrorKind::Unavailable if credential == CredentialKind::Default => Some(
+            "on a laptop, run `az login` (or `azd auth login`); `azmi detect --credential default` shows which credentials are tried and why",
+        ),
+        ErrorKind::Unavailable if credential == CredentialKind::Environment => Some(
             "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)",
         ),
+        // The developer tools' own messages say what to run.
+        ErrorKind::Unavailable if credential != CredentialKind::ManagedIdentity => None,
         ErrorKind::Unavailable => Some(
             "no managed identity endpoint here; on a laptop, start `azmi-emulator --source imds` and export what it prints",
         ),
@@ -168,40 +216,107 @@ fn print_line(text: &str) -> io::Result<()> {
     stdout.flush()
 }
 
-/// The name errors about the command's own arguments carry.
-const CLI: &str = "azmi";
-
 fn token(args: TokenArgs) -> Result<(), Failure> {
+    let identity = match args.identity {
+        IdentityArgs {
+            client_id: Some(id),
+            ..
+        } => Identity::ClientId(id),
+        IdentityArgs {
+            object_id: Some(id),
+            ..
+        } => Identity::ObjectId(id),
+        IdentityArgs {
+            resource_id: Some(id),
+            ..
+        } => Identity::ResourceId(id),
+        _ => Identity::SystemAssigned,
+    };
+    let managed_identity = args.credential == CredentialKind::ManagedIdentity;
+    if !managed_identity && identity != Identity::SystemAssigned {
+        return Err(Error::configuration(
+            "azmi",
+            "--client-id, --object-id and --resource-id apply to --credential managed-identity only (an Entra credential takes AZURE_CLIENT_ID)",
+        )
+        .into());
+    }
+    let tool = matches!(
+        args.credential,
+        CredentialKind::AzureCli | CredentialKind::Azd
+    );
+    if !tool && args.tenant.is_some() {
+        return Err(Error::configuration(
+            "azmi",
+            "--tenant applies to --credential azure-cli and azd only",
+        )
+        .into());
+    }
+    let entra = matches!(
+        args.credential,
+        CredentialKind::Environment | CredentialKind::WorkloadIdentity
+    );
+    if !entra && args.ca_file.is_some() {
+        return Err(Error::configuration(
+            "azmi",
+            "--ca-file applies to Entra credentials (--credential environment|workload-identity)",
+        )
+        .into());
+    }
+    let entra_options = || -> Result<EntraOptions, Error> {
+        let mut options = EntraOptions::default();
+        if let Some(path) = &args.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::configuration("azmi", format!("--ca-file {path} cannot be read ({e})"))
+            })?;
+            options = options.with_extra_root_certificates(pem);
+        }
+        Ok(options)
+    };
+    let tool_options = || match &args.tenant {
+        Some(tenant) => DeveloperCliOptions::default().with_tenant(tenant),
+        None => DeveloperCliOptions::default(),
+    };
+    let scopes = [args.scope.as_str()];
     let (token, source) = match args.credential {
-        CredentialArg::ManagedIdentity => managed_identity(&args)?,
-        entra => {
-            if args.identity.client_id.is_some()
-                || args.identity.object_id.is_some()
-                || args.identity.resource_id.is_some()
-            {
-                return Err(Error::configuration(
-                    CLI,
-                    "--client-id, --object-id and --resource-id select a managed identity; an Entra credential takes AZURE_CLIENT_ID",
-                )
-                .into());
-            }
-            let mut options = EntraOptions::default();
-            if let Some(path) = &args.ca_file {
-                let pem = std::fs::read(path).map_err(|e| {
-                    Error::configuration(CLI, format!("--ca-file {path} cannot be read ({e})"))
-                })?;
-                options = options.with_extra_root_certificates(pem);
-            }
-            let token = if entra == CredentialArg::Environment {
-                let credential = EnvironmentCredential::builder().options(options).build()?;
-                credential.get_token(&[&args.scope])?
-            } else {
-                let credential = WorkloadIdentityCredential::builder()
-                    .options(options)
-                    .build()?;
-                credential.get_token(&[&args.scope])?
-            };
-            (token, azmi_core::Source::Entra.as_str())
+        CredentialKind::ManagedIdentity => {
+            let credential = ManagedIdentityCredential::builder()
+                .options(ManagedIdentityOptions::default().with_identity(identity))
+                .build()?;
+            (credential.get_token(&scopes)?, credential.source().as_str())
+        }
+        CredentialKind::Environment => {
+            let credential = EnvironmentCredential::builder()
+                .options(entra_options()?)
+                .build()?;
+            (
+                credential.get_token(&scopes)?,
+                azmi_core::Source::Entra.as_str(),
+            )
+        }
+        CredentialKind::WorkloadIdentity => {
+            let credential = WorkloadIdentityCredential::builder()
+                .options(entra_options()?)
+                .build()?;
+            (
+                credential.get_token(&scopes)?,
+                azmi_core::Source::Entra.as_str(),
+            )
+        }
+        CredentialKind::AzureCli => {
+            let credential = AzureCliCredential::builder()
+                .options(tool_options())
+                .build()?;
+            (credential.get_token(&scopes)?, "azure_cli")
+        }
+        CredentialKind::Azd => {
+            let credential = AzureDeveloperCliCredential::builder()
+                .options(tool_options())
+                .build()?;
+            (credential.get_token(&scopes)?, "azd")
+        }
+        CredentialKind::Default => {
+            let credential = DefaultAzureCredential::new()?;
+            (credential.get_token(&scopes)?, "default")
         }
     };
     match args.output {
@@ -219,36 +334,6 @@ fn token(args: TokenArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-fn managed_identity(args: &TokenArgs) -> Result<(AccessToken, &'static str), Failure> {
-    if args.ca_file.is_some() {
-        return Err(Error::configuration(
-            CLI,
-            "--ca-file applies to Entra credentials (--credential environment|workload-identity)",
-        )
-        .into());
-    }
-    let identity = match &args.identity {
-        IdentityArgs {
-            client_id: Some(id),
-            ..
-        } => Identity::ClientId(id.clone()),
-        IdentityArgs {
-            object_id: Some(id),
-            ..
-        } => Identity::ObjectId(id.clone()),
-        IdentityArgs {
-            resource_id: Some(id),
-            ..
-        } => Identity::ResourceId(id.clone()),
-        _ => Identity::SystemAssigned,
-    };
-    let credential = ManagedIdentityCredential::builder()
-        .options(ManagedIdentityOptions::default().with_identity(identity))
-        .build()?;
-    let token = credential.get_token(&[&args.scope])?;
-    Ok((token, credential.source().as_str()))
 }
 
 /// `azmi token --output json`, fields in this order.
@@ -277,6 +362,23 @@ fn detect() -> Result<(), Failure> {
             "\nnote: {} is detected but not supported by this version of azmi",
             detection.source()
         ));
+    }
+    print_line(&text)?;
+    Ok(())
+}
+
+/// `azmi detect --credential default`: each member of DefaultAzureCredential, whether it would be
+/// tried and why, from the environment alone.
+fn detect_default() -> Result<(), Failure> {
+    let plans = azmi_core::chain::default_members(&process_env())?;
+    let mut text = String::from("DefaultAzureCredential members, in order:");
+    for plan in plans {
+        let verdict = match &plan.plan {
+            None => "skipped",
+            Some(Ok(_)) => "tried",
+            Some(Err(_)) => "unavailable",
+        };
+        text.push_str(&format!("\n{}: {verdict} ({})", plan.member, plan.why));
     }
     print_line(&text)?;
     Ok(())

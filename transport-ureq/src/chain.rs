@@ -1,0 +1,98 @@
+//! `ChainedTokenCredential`: any credentials, tried in order (PROTOCOL.md §13).
+
+use std::sync::{Arc, OnceLock};
+
+use azmi_core::chain::{Attempts, CHAINED_CREDENTIAL_NAME, Step};
+use azmi_core::{AccessToken, Error};
+
+use crate::token_credential::TokenCredential;
+
+/// Tries its credentials in order: on *unavailable* it goes to the next, on *failed* it stops.
+/// The first credential that returns a token is remembered and used exclusively from then on,
+/// by every caller, concurrent ones included. When none returns a token, the error lists each
+/// credential's answer:
+///
+/// ```text
+/// ChainedTokenCredential failed to acquire a token.
+/// Attempted credentials:
+///     ManagedIdentityCredential: …
+///     AzureCliCredential: Please run 'az login' to set up an account
+/// ```
+///
+/// ```
+/// use std::sync::Arc;
+/// use azmi_core::EnvSnapshot;
+/// use azmi_ureq::{AzureCliCredential, ChainedTokenCredential, ManagedIdentityCredential, TokenCredential};
+/// let chain = ChainedTokenCredential::new(vec![
+///     Arc::new(ManagedIdentityCredential::builder().env(EnvSnapshot::new()).build()?) as Arc<dyn TokenCredential>,
+///     Arc::new(AzureCliCredential::builder().env(EnvSnapshot::new()).build()?),
+/// ])?;
+/// # let _ = chain;
+/// # Ok::<(), azmi_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ChainedTokenCredential {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: &'static str,
+    members: Vec<Arc<dyn TokenCredential>>,
+    winner: OnceLock<usize>,
+}
+
+impl ChainedTokenCredential {
+    /// A chain of `members`, tried in this order. An empty list is a configuration error.
+    pub fn new(members: Vec<Arc<dyn TokenCredential>>) -> Result<Self, Error> {
+        Self::named(CHAINED_CREDENTIAL_NAME, members)
+    }
+
+    /// A chain whose errors carry `name` (DefaultAzureCredential is one).
+    pub(crate) fn named(
+        name: &'static str,
+        members: Vec<Arc<dyn TokenCredential>>,
+    ) -> Result<Self, Error> {
+        if members.is_empty() {
+            return Err(Error::configuration(
+                name,
+                "the chain has no credentials; give it at least one",
+            ));
+        }
+        Ok(ChainedTokenCredential {
+            inner: Arc::new(Inner {
+                name,
+                members,
+                winner: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// A token for exactly one scope, from the remembered credential, or from the first member
+    /// in order that has one.
+    pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        let inner = &*self.inner;
+        if let Some(&i) = inner.winner.get() {
+            return inner.members[i].get_token(scopes);
+        }
+        let mut attempts = Attempts::new(inner.name);
+        for (i, member) in inner.members.iter().enumerate() {
+            match attempts.record(member.get_token(scopes)) {
+                Step::Next => {}
+                Step::Return(Ok(token)) => {
+                    // Concurrent walks may both succeed; the first to get here is remembered.
+                    let _ = inner.winner.set(i);
+                    return Ok(token);
+                }
+                Step::Return(Err(e)) => return Err(e),
+            }
+        }
+        Err(attempts.exhausted())
+    }
+}
+
+impl TokenCredential for ChainedTokenCredential {
+    fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        ChainedTokenCredential::get_token(self, scopes)
+    }
+}

@@ -1,0 +1,124 @@
+//! `AzureCliCredential` and `AzureDeveloperCliCredential`: the core's developer-tool halves,
+//! this crate's driver (which runs the program through `azmi-support`), and a cache.
+
+use std::sync::Arc;
+
+use azmi_core::azd::Azd;
+use azmi_core::azure_cli::AzureCli;
+use azmi_core::builder::{AssembleDeveloperCli, DeveloperCliCredentialBuilder, DeveloperTool};
+use azmi_core::{AccessToken, EnvSnapshot, Error};
+use azmi_support::local_time::local_offset;
+
+use crate::cache::TokenCache;
+use crate::clock::Clock;
+use crate::driver::Driver;
+use azmi_support::env::process_env;
+
+/// A blocking credential that gets tokens from a developer tool: [`AzureCliCredential`]
+/// (`az login`) or [`AzureDeveloperCliCredential`] (`azd auth login`).
+///
+/// The tool runs without a shell, with stdin closed, from `/bin` (`%SYSTEMROOT%` on Windows),
+/// and is killed after the timeout (10 s by default). Concurrent callers share one run; tokens
+/// are cached per scope like every credential's. Clones share the cache.
+#[derive(Clone)]
+pub struct DeveloperCliCredential<T: DeveloperTool> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    tool: T,
+    driver: Driver,
+    cache: TokenCache,
+}
+
+/// The Azure CLI credential: tokens from `az account get-access-token` (PROTOCOL.md §11).
+///
+/// ```no_run
+/// use azmi_ureq::AzureCliCredential;
+/// let credential = AzureCliCredential::new()?;
+/// let token = credential.get_token(&["https://management.azure.com/.default"])?;
+/// # let _ = token;
+/// # Ok::<(), azmi_core::Error>(())
+/// ```
+pub type AzureCliCredential = DeveloperCliCredential<AzureCli>;
+
+/// The Azure Developer CLI credential: tokens from `azd auth token` (PROTOCOL.md §12).
+///
+/// ```no_run
+/// use azmi_ureq::AzureDeveloperCliCredential;
+/// let credential = AzureDeveloperCliCredential::new()?;
+/// let token = credential.get_token(&["https://management.azure.com/.default"])?;
+/// # let _ = token;
+/// # Ok::<(), azmi_core::Error>(())
+/// ```
+pub type AzureDeveloperCliCredential = DeveloperCliCredential<Azd>;
+
+impl<T: DeveloperTool> std::fmt::Debug for DeveloperCliCredential<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(T::NAME)
+            .field("tool", &self.inner.tool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: DeveloperTool> DeveloperCliCredential<T> {
+    /// The credential with default options, looking the tool up in the process `PATH`.
+    pub fn new() -> Result<Self, Error> {
+        Self::builder().build()
+    }
+
+    /// A builder for options (tenant, timeout), an explicit environment, or a clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use azmi_core::dev_tool::DeveloperCliOptions;
+    /// use azmi_core::EnvSnapshot;
+    /// use azmi_ureq::AzureCliCredential;
+    /// let credential = AzureCliCredential::builder()
+    ///     .options(DeveloperCliOptions::default().with_timeout(Duration::from_secs(30)))
+    ///     .env(EnvSnapshot::from_pairs([("PATH", "/usr/bin")]))
+    ///     .build()?;
+    /// # let _ = credential;
+    /// # Ok::<(), azmi_core::Error>(())
+    /// ```
+    pub fn builder() -> DeveloperCliCredentialBuilder<Self> {
+        DeveloperCliCredentialBuilder::new()
+    }
+
+    /// A token for exactly one scope. Errors: *unavailable* when the tool is not installed, not
+    /// logged in or timed out; *failed* otherwise; see [`azmi_core::ErrorKind`].
+    pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        let inner = &*self.inner;
+        let clock = inner.driver.clock();
+        if let [scope] = scopes
+            && let Some(token) = inner.cache.hit(scope, clock)
+        {
+            return Ok(token);
+        }
+        let scope = inner.tool.scope(scopes)?;
+        inner.cache.get(scope, clock, || {
+            inner
+                .driver
+                .run(inner.tool.start(&[scope], local_offset())?)
+        })
+    }
+}
+
+impl<T: DeveloperTool> AssembleDeveloperCli for DeveloperCliCredential<T> {
+    type Clock = dyn Clock;
+    type Tool = T;
+
+    fn process_env() -> EnvSnapshot {
+        process_env()
+    }
+
+    fn assemble(tool: T, clock: Option<Arc<dyn Clock>>) -> Self {
+        DeveloperCliCredential {
+            inner: Arc::new(Inner {
+                tool,
+                driver: clock.map(Driver::with_clock).unwrap_or_default(),
+                cache: TokenCache::new(),
+            }),
+        }
+    }
+}
