@@ -1,6 +1,7 @@
 //! `ManagedIdentityCredential`: the core's managed identity, this crate's driver, and a cache.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use azmi_core::builder::Assemble;
@@ -93,14 +94,28 @@ impl ManagedIdentityCredential {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
-        let inner = &self.inner;
-        // The cache holds only scopes that passed validation, so a hit needs no re-validation.
-        if let [scope] = scopes
-            && let Some(token) = inner.cache.hit(scope, inner.driver.clock())
-        {
-            return Ok(token);
+    pub fn get_token<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+    ) -> impl Future<Output = Result<AccessToken, Error>> + Send + 'a {
+        // The hit path runs here, at the call, outside the future's state machine. A miss boxes
+        // the slow path (the allocation sits next to a network request), so the future every
+        // caller moves around stays a few words large. The cache holds only scopes that passed
+        // validation, so a hit needs no re-validation.
+        let hit = match scopes {
+            [scope] => self.inner.cache.hit(scope, self.inner.driver.clock()),
+            _ => None,
+        };
+        async move {
+            match hit {
+                Some(token) => Ok(token),
+                None => Box::pin(self.get_token_slow(scopes)).await,
+            }
         }
+    }
+
+    async fn get_token_slow(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        let inner = &self.inner;
         let scope = inner.identity.scope(scopes)?;
         let fetch = || {
             // Only a caller that starts a flight gets here; the flight task owns what it uses.

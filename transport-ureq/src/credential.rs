@@ -58,14 +58,23 @@ impl ManagedIdentityCredential {
     ///
     /// Served from the cache while fresh. Errors are classified as *unavailable* (no managed
     /// identity here), *failed* or *configuration*; see [`azmi_core::ErrorKind`].
+    #[inline]
     pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         let inner = &*self.inner;
-        let clock = inner.driver.clock();
+        // The hit path is small and inlined into the caller; everything else is out of line.
         if let [scope] = scopes
-            && let Some(token) = inner.cache.hit(scope, clock)
+            && let Some(token) = inner.cache.hit(scope, inner.driver.clock())
         {
             return Ok(token);
         }
+        self.get_token_slow(scopes)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_token_slow(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        let inner = &*self.inner;
+        let clock = inner.driver.clock();
         // Only validated scopes reach the cache's slow path, so only they are ever cached.
         let scope = inner.identity.scope(scopes)?;
         inner.cache.get(scope, clock, || {
