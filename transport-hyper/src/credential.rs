@@ -94,6 +94,7 @@ impl ManagedIdentityCredential {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn get_token<'a>(
         &'a self,
         scopes: &'a [&'a str],
