@@ -267,6 +267,23 @@ pub fn unavailable_member(construction: &Error) -> Error {
     e
 }
 
+/// The rule for building a chain named `chain` of `members` credentials: at least one.
+///
+/// ```
+/// use azmi_core::chain::check_members;
+/// assert!(check_members("ChainedTokenCredential", 2).is_ok());
+/// assert_eq!(check_members("ChainedTokenCredential", 0).unwrap_err().kind(), azmi_core::ErrorKind::Configuration);
+/// ```
+pub fn check_members(chain: &'static str, members: usize) -> Result<(), Error> {
+    if members == 0 {
+        return Err(Error::configuration(
+            chain,
+            "the chain has no credentials; give it at least one",
+        ));
+    }
+    Ok(())
+}
+
 /// What a chain does after one member answered.
 #[derive(Debug)]
 #[must_use]

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use azmi_core::chain::{Attempts, CHAINED_CREDENTIAL_NAME, Step};
+use azmi_core::chain::{Attempts, CHAINED_CREDENTIAL_NAME, Step, check_members};
 use azmi_core::{AccessToken, Error};
 
 use crate::token_credential::{TokenCredential, TokenFuture};
@@ -47,12 +47,7 @@ impl ChainedTokenCredential {
         name: &'static str,
         members: Vec<Arc<dyn TokenCredential>>,
     ) -> Result<Self, Error> {
-        if members.is_empty() {
-            return Err(Error::configuration(
-                name,
-                "the chain has no credentials; give it at least one",
-            ));
-        }
+        check_members(name, members.len())?;
         Ok(ChainedTokenCredential {
             inner: Arc::new(Inner {
                 name,

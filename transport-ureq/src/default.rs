@@ -7,6 +7,7 @@ use azmi_core::builder::{
     Assemble, AssembleDefault, AssembleDeveloperCli, DefaultAzureCredentialBuilder,
 };
 use azmi_core::chain::{DEFAULT_CREDENTIAL_NAME, MemberPlan, Planned, unavailable_member};
+use azmi_core::entra::{AssembleEntra, EntraCredentialBuilder};
 use azmi_core::{AccessToken, EnvSnapshot, Error};
 
 use crate::chain::ChainedTokenCredential;
@@ -95,25 +96,9 @@ fn member(
         }
         // The app-registration members read the same snapshot; one that cannot be built here
         // (missing variables) is unavailable with its own message (PROTOCOL.md §13).
-        Planned::Environment => {
-            let mut builder = EnvironmentCredential::builder().env(env.clone());
-            if let Some(clock) = clock {
-                builder = builder.clock(clock);
-            }
-            match builder.build() {
-                Ok(credential) => Arc::new(credential),
-                Err(e) => Arc::new(Unavailable(unavailable_member(&e))),
-            }
-        }
+        Planned::Environment => entra_member(EnvironmentCredential::builder(), env, clock),
         Planned::WorkloadIdentity => {
-            let mut builder = WorkloadIdentityCredential::builder().env(env.clone());
-            if let Some(clock) = clock {
-                builder = builder.clock(clock);
-            }
-            match builder.build() {
-                Ok(credential) => Arc::new(credential),
-                Err(e) => Arc::new(Unavailable(unavailable_member(&e))),
-            }
+            entra_member(WorkloadIdentityCredential::builder(), env, clock)
         }
         // A member a newer core plans and this transport does not know says so.
         _ => Arc::new(Unavailable(Error::unavailable(
@@ -124,6 +109,26 @@ fn member(
             ),
         ))),
     })
+}
+
+/// An app-registration member built from the chain's snapshot; one that cannot be built here
+/// (missing variables) is unavailable with its own message.
+fn entra_member<C>(
+    builder: EntraCredentialBuilder<C>,
+    env: &EnvSnapshot,
+    clock: Option<Arc<dyn Clock>>,
+) -> Arc<dyn TokenCredential>
+where
+    C: AssembleEntra<Clock = dyn Clock> + TokenCredential + 'static,
+{
+    let mut builder = builder.env(env.clone());
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    match builder.build() {
+        Ok(credential) => Arc::new(credential),
+        Err(e) => Arc::new(Unavailable(unavailable_member(&e))),
+    }
 }
 
 impl AssembleDefault for DefaultAzureCredential {
