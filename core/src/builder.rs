@@ -130,8 +130,14 @@ pub trait DeveloperTool: Sized + Send + Sync + fmt::Debug + 'static {
     /// The one valid scope of a request, or the configuration error that says what is wrong.
     fn scope<'a>(&self, scopes: &[&'a str]) -> Result<&'a str, Error>;
 
-    /// Starts one acquisition; `local_offset` is the driver's local UTC offset, if it knows it.
-    fn start(&self, scopes: &[&str], local_offset: Option<UtcOffset>) -> Result<TokenFlow, Error>;
+    /// Starts one acquisition; `claims` is a claims challenge (PROTOCOL.md §11, §12, §14), if
+    /// any; `local_offset` is the driver's local UTC offset, if it knows it.
+    fn start(
+        &self,
+        scopes: &[&str],
+        claims: Option<&str>,
+        local_offset: Option<UtcOffset>,
+    ) -> Result<TokenFlow, Error>;
 }
 
 impl DeveloperTool for crate::azure_cli::AzureCli {
@@ -145,8 +151,16 @@ impl DeveloperTool for crate::azure_cli::AzureCli {
         crate::azure_cli::AzureCli::scope(self, scopes)
     }
 
-    fn start(&self, scopes: &[&str], local_offset: Option<UtcOffset>) -> Result<TokenFlow, Error> {
-        self.flow(scopes, local_offset)
+    fn start(
+        &self,
+        scopes: &[&str],
+        claims: Option<&str>,
+        local_offset: Option<UtcOffset>,
+    ) -> Result<TokenFlow, Error> {
+        match claims {
+            None => self.flow(scopes, local_offset),
+            Some(claims) => Err(self.claims_error(claims)),
+        }
     }
 }
 
@@ -162,8 +176,13 @@ impl DeveloperTool for crate::azd::Azd {
     }
 
     /// azd reports its expiry in UTC: the offset is not needed.
-    fn start(&self, scopes: &[&str], _local_offset: Option<UtcOffset>) -> Result<TokenFlow, Error> {
-        self.flow(scopes)
+    fn start(
+        &self,
+        scopes: &[&str],
+        claims: Option<&str>,
+        _local_offset: Option<UtcOffset>,
+    ) -> Result<TokenFlow, Error> {
+        self.flow_with_claims(scopes, claims)
     }
 }
 

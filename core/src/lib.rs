@@ -128,6 +128,7 @@ pub mod azure_ml;
 pub mod builder;
 pub mod cache;
 pub mod chain;
+pub mod claims;
 mod classify;
 pub mod cloud_shell;
 pub mod command;
@@ -154,6 +155,7 @@ pub mod transport;
 mod url;
 
 pub use cache::{CacheEntry, Freshness};
+pub use claims::TokenRequestOptions;
 pub use env::EnvSnapshot;
 pub use error::{Error, ErrorKind};
 pub use file::FileFailure;

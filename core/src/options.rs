@@ -35,6 +35,9 @@ pub struct ManagedIdentityOptions {
     /// Arms the DefaultAzureCredential IMDS probe (PROTOCOL.md §2.1); it applies only when the
     /// source is IMDS at its default address. Default: off.
     pub imds_probe: bool,
+    /// Client capabilities (such as `CP1`, for continuous access evaluation), sent as `xms_cc`
+    /// where the source takes them: Service Fabric only (PROTOCOL.md §14). Default: none.
+    pub client_capabilities: Vec<String>,
 }
 
 impl Default for ManagedIdentityOptions {
@@ -45,6 +48,7 @@ impl Default for ManagedIdentityOptions {
             timeout: DEFAULT_TIMEOUT,
             body_limit: DEFAULT_BODY_LIMIT,
             imds_probe: false,
+            client_capabilities: Vec::new(),
         }
     }
 }
@@ -53,6 +57,21 @@ impl ManagedIdentityOptions {
     /// Selects an identity.
     pub fn with_identity(mut self, identity: Identity) -> Self {
         self.identity = identity;
+        self
+    }
+
+    /// Declares client capabilities (PROTOCOL.md §14), e.g. `["CP1"]`.
+    ///
+    /// ```
+    /// let options = azmi_core::ManagedIdentityOptions::default().with_client_capabilities(["CP1"]);
+    /// assert_eq!(options.client_capabilities, ["CP1"]);
+    /// ```
+    pub fn with_client_capabilities<I, S>(mut self, capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.client_capabilities = capabilities.into_iter().map(Into::into).collect();
         self
     }
 

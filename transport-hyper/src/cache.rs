@@ -118,6 +118,23 @@ impl TokenCache {
     }
 }
 
+impl TokenCache {
+    /// The token for `scope` from one run of `fetch`'s future that skips the cache (a claims
+    /// request, PROTOCOL.md §14): `fetch` gets the cached token it replaces, if any; a token it
+    /// returns replaces that entry, so later calls are served it. No other caller joins this
+    /// call; if it is cancelled, nothing is stored.
+    pub async fn bypass<F, Fut>(&self, scope: &str, clock: &dyn Clock, fetch: F) -> Outcome
+    where
+        F: FnOnce(Option<AccessToken>) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let slot = self.table.slot(scope);
+        let (replaced, flight) = slot.bypass(clock.now());
+        let outcome = fetch(replaced).await;
+        slot.finish_bypass(&flight, outcome, clock.now())
+    }
+}
+
 /// The body of a flight task: run the fetch; the finisher settles and publishes when dropped.
 async fn fly(mut finisher: Finisher, fetch: impl Future<Output = Outcome>) {
     finisher.outcome = Some(fetch.await);

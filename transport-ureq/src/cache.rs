@@ -111,6 +111,23 @@ impl TokenCache {
     }
 }
 
+impl TokenCache {
+    /// The token for `scope` from one call of `fetch` that skips the cache (a claims request,
+    /// PROTOCOL.md §14): `fetch` gets the cached token it replaces, if any; a token it returns
+    /// replaces that entry, so later calls are served it. No other caller joins this call.
+    pub fn bypass(
+        &self,
+        scope: &str,
+        clock: &dyn Clock,
+        fetch: impl FnOnce(Option<&AccessToken>) -> Outcome,
+    ) -> Outcome {
+        let slot = self.table.slot(scope);
+        let (replaced, flight) = slot.bypass(clock.now());
+        let outcome = fetch(replaced.as_ref());
+        slot.finish_bypass(&flight, outcome, clock.now())
+    }
+}
+
 /// Finishes a flight when dropped — after the fetch returned, or while its panic unwinds — so the
 /// slot is freed and every waiting caller gets an answer.
 struct Finisher<'a> {

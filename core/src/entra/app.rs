@@ -152,6 +152,12 @@ impl EntraApp {
         jitter_seed: u64,
     ) -> Result<TokenFlow, Error> {
         let scope = self.scope(scopes)?;
+        if let Some(claims) = claims {
+            crate::claims::TokenRequestOptions::new()
+                .with_claims(claims)
+                .check(self.credential)
+                .map_err(|e| e.with_source(Source::Entra))?;
+        }
         let request = self.request(scope, &auth, claims)?;
         Ok(TokenFlow::new(
             self.credential,

@@ -4,6 +4,8 @@
 
 pub mod cache_suite;
 #[cfg(unix)]
+pub mod claims_suite;
+#[cfg(unix)]
 pub mod default_suite;
 #[cfg(unix)]
 pub mod dev_tools;
