@@ -140,7 +140,7 @@ pub(crate) fn interpret(
     result.map_err(|e| match outcome {
         // PROTOCOL.md §12: `--claims` needs azd ≥ 1.18.1.
         Ok(output) if contains(&output.stderr, b"unknown flag: --claims") => e.with_detail(Some(
-            "this azd does not take claims: upgrade the Azure Developer CLI to 1.18.1 or later"
+            "azd answered \"unknown flag: --claims\": it is too old for claims; upgrade the Azure Developer CLI to 1.18.1 or later"
                 .to_owned(),
         )),
         Ok(output) => match stderr_message(&output.stderr) {

@@ -148,6 +148,9 @@ fn a_member_without_claims_support_refuses_claims() {
     assert!(e.to_string().contains("claims challenge"), "{e}");
     assert_eq!(a.calls(), 0);
     let plain = TokenRequestOptions::new();
-    assert_eq!(chain.get_token_with(&[SCOPE], &plain).unwrap().secret(), "A-token");
+    assert_eq!(
+        chain.get_token_with(&[SCOPE], &plain).unwrap().secret(),
+        "A-token"
+    );
     assert_eq!(a.calls(), 1);
 }
