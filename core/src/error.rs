@@ -63,8 +63,9 @@ pub struct Error {
     retry_after: Option<Duration>,
     /// A chain's aggregate: the message is the whole text, with no `credential: ` prefix.
     aggregate: bool,
-    /// What the transport or the parser saw ([`crate::cause`]).
-    cause: Option<Cause>,
+    /// What the transport or the parser saw ([`crate::cause`]); boxed so that the error stays
+    /// small on every `Result` path (one thin pointer).
+    cause: Option<Box<Cause>>,
 }
 
 /// Equal when everything but the cause is equal and the causes read the same (a cause is a
@@ -226,7 +227,7 @@ impl Error {
     /// Records a shared cause, or none.
     #[must_use]
     pub(crate) fn with_shared_cause(mut self, cause: Option<Cause>) -> Self {
-        self.cause = cause;
+        self.cause = cause.map(Box::new);
         self
     }
 
@@ -244,7 +245,7 @@ impl Error {
         self.detail = self.detail.map(|detail| scrub(&detail, secrets));
         self.cause = self
             .cause
-            .map(|cause| crate::cause::scrubbed(cause, secrets));
+            .map(|cause| Box::new(crate::cause::scrubbed(*cause, secrets)));
         self
     }
 
@@ -326,6 +327,6 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.cause
             .as_deref()
-            .map(|cause| cause as &(dyn std::error::Error + 'static))
+            .map(|cause| cause.as_ref() as &(dyn std::error::Error + 'static))
     }
 }
