@@ -160,11 +160,7 @@ impl Cache {
         Cache {
             cache: Arc::new(TokenCache::new()),
             clock: Arc::new(FastForwardClock::new()),
-            runtime: Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime"),
+            runtime: multi_thread(),
         }
     }
 }
