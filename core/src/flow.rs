@@ -289,8 +289,19 @@ impl TokenFlow {
     /// transport could not read it under the action's constraints; then call
     /// [`TokenFlow::poll`].
     pub fn handle_file(&mut self, now: OffsetDateTime, contents: Result<Vec<u8>, FileFailure>) {
+        self.handle_file_caused(now, contents, None);
+    }
+
+    /// [`TokenFlow::handle_file`] with the I/O error behind a failed read: if the flow ends on
+    /// it, its error returns `cause` from [`std::error::Error::source`].
+    pub fn handle_file_caused(
+        &mut self,
+        now: OffsetDateTime,
+        contents: Result<Vec<u8>, FileFailure>,
+        cause: Option<crate::cause::Cause>,
+    ) {
         match &mut self.machine {
-            Machine::Http(http) => http.handle_file(now, contents),
+            Machine::Http(http) => http.handle_file(now, contents, cause),
             Machine::Process(p) => p.misuse("handle_file was called on a program run"),
         }
     }
@@ -619,7 +630,10 @@ impl HttpFlow {
         &mut self,
         now: OffsetDateTime,
         contents: Result<Vec<u8>, FileFailure>,
+        cause: Option<crate::cause::Cause>,
     ) {
+        // The cause belongs to a failed read only, never to contents found unusable.
+        let cause = cause.filter(|_| contents.is_err());
         let path = match &self.state {
             State::AwaitingFile { path } => path.clone(),
             State::Done(_) => return,
@@ -640,7 +654,7 @@ impl HttpFlow {
                     let e = self.failed(format!(
                         "the federated token file {path} cannot be used: {why}"
                     ));
-                    self.finish(Err(e));
+                    self.finish(Err(e.with_shared_cause(cause)));
                 }
             }
             return;
@@ -661,7 +675,7 @@ impl HttpFlow {
             }
             (Err(why), _) => {
                 let e = self.failed(format!("Azure Arc's key file {path} cannot be used: {why}"));
-                self.finish(Err(e));
+                self.finish(Err(e.with_shared_cause(cause)));
             }
             (Ok(_), None) => {
                 let _ = self.misuse("handle_file was called on a flow that reads no file");

@@ -1164,3 +1164,39 @@ fn the_underlying_cause_is_kept_where_there_is_one() {
     };
     assert!(e.source().is_none());
 }
+
+#[test]
+fn a_failed_file_read_keeps_its_io_error_and_unusable_contents_have_none() {
+    use std::error::Error as _;
+    let env = azmi_core::EnvSnapshot::from_pairs([
+        (
+            "IDENTITY_ENDPOINT",
+            "http://127.0.0.1:40342/metadata/identity/oauth2/token",
+        ),
+        ("IMDS_ENDPOINT", "http://127.0.0.1:40342"),
+    ])
+    .with_arc_token_dir(Some("/tmp/arc-tokens".to_string()));
+    // (name, what the read produced, cause expected)
+    type Read = Result<Vec<u8>, azmi_core::FileFailure>;
+    let table: [(&str, Read, bool); 2] = [
+        ("missing", Err(azmi_core::FileFailure::NotFound), true),
+        ("not a key", Ok(b"not a key \x07".to_vec()), false),
+    ];
+    for (name, contents, expected) in table {
+        let mut flow = mi(&env, ManagedIdentityOptions::default())
+            .flow(&[SCOPE], 1)
+            .unwrap();
+        let _ = expect_send(flow.poll(t0()));
+        let challenge = [("www-authenticate", "Basic realm=/tmp/arc-tokens/k.key")];
+        flow.handle_response(t0(), resp(401, &challenge, b""));
+        let Action::ReadFile { .. } = flow.poll(t0()) else {
+            panic!("{name}: the key file is read")
+        };
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        flow.handle_file_caused(t0(), contents, Some(std::sync::Arc::new(io)));
+        let Action::Done(Err(e)) = flow.poll(t0()) else {
+            panic!("{name}: the flow ends")
+        };
+        assert_eq!(e.source().is_some(), expected, "{name}: {e}");
+    }
+}

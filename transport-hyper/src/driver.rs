@@ -209,15 +209,20 @@ impl Driver {
                 } => {
                     // File I/O blocks: off the runtime's worker threads.
                     let read = tokio::task::spawn_blocking(move || {
-                        azmi_support::file::read(&path, limit, must_be_in.as_deref())
+                        azmi_support::file::read_caused(&path, limit, must_be_in.as_deref())
                     })
                     .await;
-                    let contents = read.unwrap_or_else(|e| {
-                        Err(azmi_core::FileFailure::Other(format!(
-                            "the file read did not finish: {e}"
-                        )))
-                    });
-                    flow.handle_file(self.clock().now(), contents);
+                    let (contents, cause) = match read {
+                        Ok(Ok(contents)) => (Ok(contents), None),
+                        Ok(Err((failure, cause))) => (Err(failure), cause),
+                        Err(e) => (
+                            Err(azmi_core::FileFailure::Other(format!(
+                                "the file read did not finish: {e}"
+                            ))),
+                            None,
+                        ),
+                    };
+                    flow.handle_file_caused(self.clock().now(), contents, cause);
                 }
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core

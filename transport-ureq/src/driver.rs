@@ -124,10 +124,12 @@ impl Driver {
                     path,
                     limit,
                     must_be_in,
-                } => {
-                    let contents = azmi_support::file::read(&path, limit, must_be_in.as_deref());
-                    flow.handle_file(self.clock.now(), contents);
-                }
+                } => match azmi_support::file::read_caused(&path, limit, must_be_in.as_deref()) {
+                    Ok(contents) => flow.handle_file(self.clock.now(), Ok(contents)),
+                    Err((failure, cause)) => {
+                        flow.handle_file_caused(self.clock.now(), Err(failure), cause);
+                    }
+                },
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
                 // is newer than the driver; end the flow rather than spin. The action is not

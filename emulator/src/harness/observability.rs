@@ -71,9 +71,9 @@ fn pod_identity_host(addr: impl fmt::Display) -> Vec<(String, String)> {
 /// `Error::source()` for each way an attempt can fail: `get` builds a managed identity
 /// credential from the call (on a fast-forward clock) and gets one token.
 ///
-/// Some cause for a refused connection, a timeout, a certificate the client does not trust and
-/// a 2xx body that is not JSON (the parser's position, never the body); none for a status error
-/// and a configuration error.
+/// Some cause for a refused connection, a timeout, a certificate the client does not trust, a
+/// 2xx body that is not JSON (the parser's position, never the body) and a key file that cannot
+/// be read (the I/O error); none for a status error and a configuration error.
 pub fn source_cases(get: &dyn Fn(&Call) -> Result<AccessToken, Error>) {
     let emu = Emulator::start(base_config()).expect("the emulator starts");
     let silent = Silent::bind();
@@ -88,9 +88,13 @@ pub fn source_cases(get: &dyn Fn(&Call) -> Result<AccessToken, Error>) {
     type Check = fn(&(dyn StdError + 'static)) -> bool;
     let any: Check = |_| true;
     let json: Check = |cause| cause.downcast_ref::<JsonError>().is_some();
+    let io: Check = |cause| cause.downcast_ref::<std::io::Error>().is_some();
+    // Azure Arc's challenge names a key file; this host's token directory does not exist.
+    let mut arc_without_dir = call(emu.env(Source::Arc), None);
+    arc_without_dir.arc_token_dir = Some(std::env::temp_dir().join("azmi-no-such-arc-token-dir"));
     // (name, call, fault, class, cause expected and what it must be)
     type Case<'a> = (&'a str, Call, Option<Fault>, ErrorKind, Option<Check>);
-    let table: [Case<'_>; 6] = [
+    let table: [Case<'_>; 7] = [
         (
             "refused",
             call(pod_identity_host(scenarios::closed_port()), None),
@@ -121,6 +125,13 @@ pub fn source_cases(get: &dyn Fn(&Call) -> Result<AccessToken, Error>) {
             Some(Fault::malformed_json().source(Source::AppService)),
             ErrorKind::Failed,
             Some(json),
+        ),
+        (
+            "unreadable Arc key file",
+            arc_without_dir,
+            None,
+            ErrorKind::Failed,
+            Some(io),
         ),
         (
             "status error",
