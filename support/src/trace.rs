@@ -65,15 +65,7 @@ impl Attempt {
     #[inline]
     pub fn answered(self, status: http::StatusCode) {
         #[cfg(feature = "tracing")]
-        tracing::debug!(
-            target: "azmi::http",
-            method = %self.method,
-            url = %self.url,
-            probe = self.probe,
-            status = status.as_u16(),
-            elapsed_ms = millis(self.started.elapsed()),
-            "attempt answered"
-        );
+        self.ended(Some(status.as_u16()), None);
         #[cfg(not(feature = "tracing"))]
         let _ = status;
     }
@@ -83,17 +75,24 @@ impl Attempt {
     #[inline]
     pub fn failed(self, failure: &TransportFailure) {
         #[cfg(feature = "tracing")]
+        self.ended(None, Some(failure_class(failure)));
+        #[cfg(not(feature = "tracing"))]
+        let _ = failure;
+    }
+
+    /// One event per attempt: its status or its failure class.
+    #[cfg(feature = "tracing")]
+    fn ended(self, status: Option<u16>, failure: Option<&'static str>) {
         tracing::debug!(
             target: "azmi::http",
             method = %self.method,
             url = %self.url,
             probe = self.probe,
-            failure = failure_class(failure),
+            status,
+            failure,
             elapsed_ms = millis(self.started.elapsed()),
-            "attempt failed"
+            "attempt ended"
         );
-        #[cfg(not(feature = "tracing"))]
-        let _ = failure;
     }
 }
 
