@@ -308,6 +308,7 @@ pub trait AssembleDefault: Sized {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct DefaultAzureCredentialBuilder<C: AssembleDefault> {
     env: Option<EnvSnapshot>,
+    probe_timeout: std::time::Duration,
     clock: Option<Arc<C::Clock>>,
     credential: PhantomData<fn() -> C>,
 }
@@ -322,15 +323,17 @@ impl<C: AssembleDefault> fmt::Debug for DefaultAzureCredentialBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DefaultAzureCredentialBuilder")
             .field("env", &self.env)
+            .field("probe_timeout", &self.probe_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl<C: AssembleDefault> DefaultAzureCredentialBuilder<C> {
-    /// A builder with the process environment and the system clock.
+    /// A builder with the process environment, the system clock and the 1 s IMDS probe.
     pub fn new() -> Self {
         DefaultAzureCredentialBuilder {
             env: None,
+            probe_timeout: crate::imds::PROBE_TIMEOUT,
             clock: None,
             credential: PhantomData,
         }
@@ -348,10 +351,20 @@ impl<C: AssembleDefault> DefaultAzureCredentialBuilder<C> {
         self
     }
 
-    /// Plans the members ([`crate::chain::default_members`]) and chains them.
+    /// The managed identity member's IMDS probe gives up after `timeout` in total (connect plus
+    /// response; PROTOCOL.md §2.1). Default 1 s; `build` rejects zero and more than
+    /// [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT) (30 s) with a configuration error.
+    /// The probe is armed only for IMDS at its default address, so a host whose IMDS is slow
+    /// to answer (a busy VM) may want more, and a program that is rarely on Azure less.
+    pub fn probe_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// Plans the members ([`crate::chain::default_members_probing`]) and chains them.
     pub fn build(self) -> Result<C, Error> {
         let env = self.env.unwrap_or_else(C::process_env);
-        let plans = crate::chain::default_members(&env)?;
+        let plans = crate::chain::default_members_probing(&env, self.probe_timeout)?;
         C::assemble(plans, &env, self.clock)
     }
 }

@@ -53,6 +53,7 @@ impl ManagedIdentity {
         let config_error =
             |message: String| Error::configuration(CREDENTIAL_NAME, message).with_source(source);
         options.identity.validate().map_err(config_error)?;
+        crate::imds::check_probe_timeout(options.probe_timeout).map_err(config_error)?;
         options
             .identity
             .query_parameter(source)
@@ -143,8 +144,9 @@ impl ManagedIdentity {
                 let probe =
                     if o.imds_probe && !*overridden && !self.probe_passed.load(Ordering::Acquire) {
                         Some(Probe {
-                            request: imds::probe_request(base, o.body_limit)
+                            request: imds::probe_request(base, o.probe_timeout, o.body_limit)
                                 .map_err(config_error)?,
+                            timeout: o.probe_timeout,
                             passed: Arc::clone(&self.probe_passed),
                         })
                     } else {

@@ -38,6 +38,9 @@ pub struct ManagedIdentityOptions {
     /// Client capabilities (such as `CP1`, for continuous access evaluation), sent as `xms_cc`
     /// where the source takes them: Service Fabric only (PROTOCOL.md §14). Default: none.
     pub client_capabilities: Vec<String>,
+    /// The probe's total timeout (connect plus response), when armed: more than zero and at
+    /// most [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT). Default: 1 s.
+    pub probe_timeout: Duration,
 }
 
 impl Default for ManagedIdentityOptions {
@@ -49,6 +52,7 @@ impl Default for ManagedIdentityOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             imds_probe: false,
             client_capabilities: Vec::new(),
+            probe_timeout: crate::imds::PROBE_TIMEOUT,
         }
     }
 }
@@ -111,6 +115,21 @@ impl ManagedIdentityOptions {
     /// Arms or disarms the IMDS probe.
     pub fn with_imds_probe(mut self, enabled: bool) -> Self {
         self.imds_probe = enabled;
+        self
+    }
+
+    /// Sets the IMDS probe's total timeout (PROTOCOL.md §2.1); `build` rejects zero and more
+    /// than [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use azmi_core::{EnvSnapshot, ManagedIdentity, ManagedIdentityOptions};
+    /// let options = ManagedIdentityOptions::default().with_probe_timeout(Duration::ZERO);
+    /// let e = ManagedIdentity::new(&EnvSnapshot::new(), options).unwrap_err();
+    /// assert!(e.message().contains("probe timeout"));
+    /// ```
+    pub fn with_probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
         self
     }
 }

@@ -97,6 +97,7 @@ impl TokenCache {
             sender = Some(tx);
             rx
         });
+        azmi_support::trace::cache_begin(scope, &begin);
         match (begin, sender) {
             (Begin::Serve(token), _) => Ok(token),
             (Begin::Join(waiter), _) => wait(waiter).await,
@@ -164,7 +165,9 @@ impl Drop for Finisher {
             .outcome
             .take()
             .unwrap_or_else(|| Err(abandoned(CACHE_NAME)));
+        let traced = azmi_support::trace::FlightEnd::new(&self.flight, &outcome);
         let answer = self.slot.finish(&self.flight, outcome, self.clock.now());
+        traced.answered(&answer);
         self.tx.send_replace(Some(answer));
     }
 }

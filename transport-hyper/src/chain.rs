@@ -85,7 +85,9 @@ impl ChainedTokenCredential {
         }
         let mut attempts = Attempts::new(inner.name);
         for (i, member) in inner.members.iter().enumerate() {
-            match attempts.record(ask(member.as_ref()).await) {
+            let answer = ask(member.as_ref()).await;
+            azmi_support::trace::chain_member(inner.name, i, i + 1 == inner.members.len(), &answer);
+            match attempts.record(answer) {
                 Step::Next => {}
                 Step::Return(Ok(token)) => {
                     // Concurrent walks may both succeed; the first to get here is remembered.

@@ -234,6 +234,7 @@ impl Assemble for ManagedIdentityCredential {
     }
 
     fn assemble(identity: ManagedIdentity, clock: Option<Arc<dyn Clock>>) -> Self {
+        azmi_support::trace::detection(&identity);
         ManagedIdentityCredential {
             inner: Arc::new(Inner {
                 identity,

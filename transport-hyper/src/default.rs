@@ -173,6 +173,7 @@ impl AssembleDefault for DefaultAzureCredential {
         env: &EnvSnapshot,
         clock: Option<Arc<dyn Clock>>,
     ) -> Result<Self, Error> {
+        azmi_support::trace::plans(DEFAULT_CREDENTIAL_NAME, &plans);
         let members = plans
             .into_iter()
             .filter_map(|plan| member(plan, env, clock.clone()))

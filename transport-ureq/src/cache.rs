@@ -92,7 +92,9 @@ impl TokenCache {
             return Ok(token);
         }
         let slot = self.table.slot(scope);
-        match slot.begin(clock.now(), || Arc::new(Waiter::default())) {
+        let begin = slot.begin(clock.now(), || Arc::new(Waiter::default()));
+        azmi_support::trace::cache_begin(scope, &begin);
+        match begin {
             Begin::Serve(token) => Ok(token),
             Begin::Join(waiter) => waiter.wait(),
             Begin::Lead(flight, waiter) => {
@@ -144,7 +146,9 @@ impl Drop for Finisher<'_> {
             .outcome
             .take()
             .unwrap_or_else(|| Err(abandoned(CACHE_NAME)));
+        let traced = azmi_support::trace::FlightEnd::new(&self.flight, &outcome);
         let answer = self.slot.finish(&self.flight, outcome, self.clock.now());
+        traced.answered(&answer);
         self.waiter.publish(answer);
     }
 }

@@ -347,7 +347,7 @@ mod tests {
             panic!("done with an error");
         };
         assert_eq!(e.kind(), crate::ErrorKind::Failed);
-        assert_eq!(e.source(), Some(Source::Entra));
+        assert_eq!(e.identity_source(), Some(Source::Entra));
         let text = format!("{e} {e:?}");
         assert!(text.contains("AADSTS7000215"), "{text}");
         assert!(!text.contains("SENTINEL"), "{text}");

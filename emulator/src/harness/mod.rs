@@ -10,5 +10,6 @@ pub mod default_suite;
 #[cfg(unix)]
 pub mod dev_tools;
 pub mod entra_suite;
+pub mod observability;
 pub mod scenario_call;
 pub mod scripted;
