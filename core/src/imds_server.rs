@@ -342,6 +342,14 @@ pub fn overloaded() -> Refusal {
     refusal
 }
 
+/// The answer when a request names one identity more than the server holds
+/// (`--max-identities`): 400, since retrying cannot help.
+pub fn identity_limit(max: usize) -> Refusal {
+    Refusal::invalid_request(format!(
+        "azmi serve already serves {max} identities (its --max-identities); restart it with a higher limit"
+    ))
+}
+
 /// The answer to a request whose head is over [`MAX_HEAD_LEN`] or [`MAX_HEADERS`], or is not
 /// HTTP/1.
 pub fn bad_head(why: &str) -> Refusal {
@@ -699,5 +707,8 @@ mod tests {
         assert_eq!(bad_head("headers too large").status, 431);
         assert_eq!(bad_head("too many headers").status, 431);
         assert_eq!(bad_head("invalid token").status, 400);
+        let limit = identity_limit(3);
+        assert_eq!(limit.status, 400);
+        assert!(limit.description.contains("3 identities"));
     }
 }
