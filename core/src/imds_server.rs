@@ -154,6 +154,11 @@ pub fn route<'a>(
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    // Node's @azure/identity sends the token path with a trailing `/`, and IMDS answers it.
+    let path = match path.strip_suffix('/') {
+        Some(TOKEN_PATH) => TOKEN_PATH,
+        _ => path,
+    };
     let route = match path {
         TOKEN_PATH => None,
         HEALTH_PATH => Some(Route::Health),
@@ -303,7 +308,8 @@ pub fn token_body(token: &AccessToken, resource: &str, now: OffsetDateTime) -> S
     Value::Object(body).to_string()
 }
 
-/// How the server answers when the credential behind it failed (PROTOCOL.md §18.2):
+/// How the server answers when the credential behind it failed (PROTOCOL.md §18.2; Python
+/// azure-identity reads 400 as "unavailable" and every other status as failed):
 ///
 /// | upstream | status | what Microsoft's clients do |
 /// |---|---|---|
@@ -481,10 +487,17 @@ mod tests {
             ),
             (
                 "GET",
-                "/metadata/identity/oauth2/token/",
+                "/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=https://x",
+                MD,
+                token("https://x", Identity::SystemAssigned),
+            ),
+            (
+                "GET",
+                "/metadata/identity/oauth2/token//",
                 MD,
                 Err((404, "Only")),
             ),
+            ("GET", "/healthz/", MD, Err((404, "Only"))),
             (
                 "GET",
                 "/metadata/instance?api-version=2021-02-01",
