@@ -102,7 +102,15 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), super::Failure> {
         if server.stopping.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(mut stream) = stream else { continue };
+        let mut stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: say so, and do not spin on it.
+                log(&format!("accept failed: {e}"));
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
         // Admission counts connections, not queue slots: a queue that fills only because the
         // workers have not been scheduled yet (two cores, a burst) is not overload.
         if server.admitted.fetch_add(1, Ordering::SeqCst) < admit {
