@@ -439,3 +439,21 @@ fn over_max_concurrent_is_answered_429() {
     assert!(serve.metric("azmi_serve_overloaded_total") >= 1);
     assert_eq!(emu.requests_for(Source::Imds).len(), 1);
 }
+
+#[test]
+fn identities_beyond_the_credential_or_the_limit_are_refused() {
+    let emu = emulator();
+    // At most one identity: the system-assigned one, created at start.
+    let serve = Serve::start(&emu.env(Source::Imds), &["--max-identities", "1"]);
+    let (status, body) = serve.token(RESOURCES[0], Some(CLIENT_ID));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("--max-identities"), "{body}");
+    assert_eq!(serve.token(RESOURCES[0], None).0, 200);
+    drop(serve);
+    // Only ManagedIdentityCredential takes a user-assigned ID; nothing is run or sent for it.
+    let serve = Serve::start(&[], &["--credential", "azure-cli"]);
+    let (status, body) = serve.token(RESOURCES[0], Some(CLIENT_ID));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("managed-identity only"), "{body}");
+    assert_eq!(emu.requests_for(Source::Imds).len(), 1);
+}
