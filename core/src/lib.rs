@@ -143,6 +143,7 @@ pub mod flow;
 pub mod hints;
 pub mod identity;
 pub mod imds;
+pub mod imds_server;
 pub mod managed_identity;
 pub mod options;
 mod request;

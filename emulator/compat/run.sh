@@ -17,6 +17,10 @@
 # and the Python checks inside a fresh network namespace that has only loopback. Prints
 # `compat: N passed, M failed` and exits non-zero on any failure.
 #
+# `azmi serve` (one cache for every process on a host) is checked the same way: 50 concurrent
+# Python processes and a few Node ones ask it for two identities and two resources, and the
+# emulator behind it must see exactly one request per identity and resource.
+#
 # Usage, from the repository root:   bash emulator/compat/run.sh
 # Honours CARGO_TARGET_DIR (default: target/). Needs root (or user namespaces) for unshare.
 set -euo pipefail
@@ -34,6 +38,12 @@ ENTRA_SECRET="compat-client-secret-4f1d"
 SOURCES=(imds app-service cloud-shell azure-ml service-fabric arc)
 # Sources Node's @azure/identity is checked on as well.
 NODE_SOURCES=(imds app-service)
+# `azmi serve`: the resources its clients ask for, and how many Python and Node processes.
+SERVE_RESOURCES=("https://vault.azure.net" "https://storage.azure.com")
+SERVE_PYTHON_CLIENTS=50
+SERVE_NODE_CLIENTS=4
+# The checks serve_checks prints.
+SERVE_CHECKS=4
 
 # --------------------------------------------------------------------------------------------
 # Inside the namespace: starts "$bin" with the remaining arguments in the background, output to
@@ -52,10 +62,94 @@ start_emulator() {
     return 1
 }
 
+# Inside the namespace: `azmi serve` in front of an IMDS emulator, asked by many Python and Node
+# processes at once for two identities and two resources. Prints $SERVE_CHECKS PASS/FAIL lines
+# and returns the number of failures. Arguments: emulator binary, azmi binary, venv python,
+# scratch directory.
+serve_checks() {
+    local bin="$1" azmi="$2" py="$3" work="$4"
+    local out="$work/emulator-serve.out" failures=0
+    if ! start_emulator "$out" "$work/emulator-serve.err" --source imds \
+        --user-assigned "client_id=$UA_CLIENT,object_id=$UA_OBJECT,resource_id=$UA_RESOURCE"; then
+        echo "FAIL: serve: the emulator did not start: $(cat "$work/emulator-serve.err")"
+        return "$SERVE_CHECKS"
+    fi
+    local exports=() system_client control
+    mapfile -t exports < <(sed -n 's/^export //p' "$out")
+    system_client="$(sed -n 's/^# system-assigned: client_id=\([^ ]*\).*/\1/p' "$out")"
+    control="$(sed -n 's/^# azmi-emulator ready: .*(control: \(http[^ ]*\)\/__emulator\/requests).*/\1/p' "$out")"
+    env -i PATH=/usr/bin:/bin HOME="$work" "${exports[@]}" \
+        "$azmi" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+    serve_pid=$!
+    local i
+    for i in $(seq 1 200); do
+        grep -q '^export ' "$work/serve.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    local serve_export
+    serve_export="$(sed -n 's/^export //p' "$work/serve.out")"
+    if [[ -z "$serve_export" ]]; then
+        echo "FAIL: serve: azmi serve did not start: $(cat "$work/serve.err")"
+        return "$SERVE_CHECKS"
+    fi
+    # Client i asks for resource i mod 2, as the system identity or (every other pair) the
+    # user-assigned one: each of the four identity × resource pairs many times, all at once.
+    local pids=() resource client appid bad=0 pid
+    for i in $(seq 0 $((SERVE_PYTHON_CLIENTS + SERVE_NODE_CLIENTS - 1))); do
+        resource="${SERVE_RESOURCES[$((i % 2))]}"
+        if (( (i / 2) % 2 )); then client="$UA_CLIENT" appid="$UA_CLIENT"; else client="" appid="$system_client"; fi
+        if (( i < SERVE_PYTHON_CLIENTS )); then
+            env -i PATH=/usr/bin:/bin HOME="$work" PYTHONDONTWRITEBYTECODE=1 "$serve_export" \
+                timeout 120 "$py" "$here/serve_check.py" --client \
+                --resource "$resource" --client-id "$client" --appid "$appid" 2>>"$work/serve-python.err" &
+        else
+            env -i PATH=/usr/bin:/bin HOME="$work" "$serve_export" \
+                timeout 120 node "$work/node/serve_node_client.mjs" "$resource" "$client" "$appid" \
+                2>>"$work/serve-node.err" &
+        fi
+        pids+=("$!")
+    done
+    for pid in "${pids[@]:0:SERVE_PYTHON_CLIENTS}"; do wait "$pid" || bad=$((bad + 1)); done
+    if [[ $bad -eq 0 ]]; then
+        echo "PASS: serve: $SERVE_PYTHON_CLIENTS concurrent Python processes each got a valid token"
+    else
+        echo "FAIL: serve: $bad of $SERVE_PYTHON_CLIENTS Python processes got no valid token: $(head -c 2000 "$work/serve-python.err")"
+        failures=$((failures + 1))
+    fi
+    bad=0
+    for pid in "${pids[@]:SERVE_PYTHON_CLIENTS}"; do wait "$pid" || bad=$((bad + 1)); done
+    if [[ $bad -eq 0 ]]; then
+        echo "PASS: serve: $SERVE_NODE_CLIENTS concurrent Node processes each got a valid token"
+    else
+        echo "FAIL: serve: $bad of $SERVE_NODE_CLIENTS Node processes got no valid token: $(head -c 2000 "$work/serve-node.err")"
+        failures=$((failures + 1))
+    fi
+    local expect=()
+    for resource in "${SERVE_RESOURCES[@]}"; do expect+=(--expect "$resource," --expect "$resource,$UA_CLIENT"); done
+    env -i PATH=/usr/bin:/bin HOME="$work" PYTHONDONTWRITEBYTECODE=1 \
+        timeout 60 "$py" "$here/serve_check.py" --verify --control "$control" \
+        --clients $((SERVE_PYTHON_CLIENTS + SERVE_NODE_CLIENTS)) "${expect[@]}" || failures=$((failures + 1))
+    # SIGTERM: a clean exit, and not one token in anything it printed.
+    local rc=0
+    kill -TERM "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" || rc=$?
+    serve_pid=""
+    if [[ $rc -eq 0 ]] && ! grep -q 'eyJ' "$work/serve.out" "$work/serve.err"; then
+        echo "PASS: serve: SIGTERM stops it with status 0, and no token is in its output"
+    else
+        echo "FAIL: serve: exit status $rc after SIGTERM, or a token in its output: $(tail -c 2000 "$work/serve.err")"
+        failures=$((failures + 1))
+    fi
+    kill "$emu_pid" 2>/dev/null || true
+    wait "$emu_pid" 2>/dev/null || true
+    emu_pid=""
+    return "$failures"
+}
+
 # Inside the namespace: bring up loopback, prove nothing else exists, run the checks.
-# Arguments: emulator binary, venv python, scratch directory.
+# Arguments: emulator binary, venv python, scratch directory, azmi binary.
 inside() {
-    local bin="$1" py="$2" work="$3"
+    local bin="$1" py="$2" work="$3" azmi="$4"
     ip link set lo up
     local links
     links="$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort -u | tr '\n' ' ')"
@@ -71,7 +165,8 @@ inside() {
     # Global, not local: the traps run after this function has returned. A timeout's TERM
     # must not leave an emulator behind either.
     emu_pid=""
-    trap 'if [[ -n "${emu_pid:-}" ]]; then kill "$emu_pid" 2>/dev/null || true; fi' EXIT
+    serve_pid=""
+    trap 'for p in "${emu_pid:-}" "${serve_pid:-}"; do if [[ -n "$p" ]]; then kill "$p" 2>/dev/null || true; fi; done' EXIT
     trap 'exit 143' TERM INT
 
     # The agent's token directory, private to this mount namespace.
@@ -153,12 +248,16 @@ inside() {
     kill "$emu_pid" 2>/dev/null || true
     wait "$emu_pid" 2>/dev/null || true
     emu_pid=""
+
+    local rc=0
+    serve_checks "$bin" "$azmi" "$py" "$work" || rc=$?
+    failures=$((failures + rc))
     return "$failures"
 }
 
 if [[ "${1:-}" == "--inside" ]]; then
     rc=0
-    inside "$2" "$3" "$4" || rc=$?
+    inside "$2" "$3" "$4" "$5" || rc=$?
     exit "$rc"
 fi
 
@@ -199,9 +298,11 @@ fi
 
 target="${CARGO_TARGET_DIR:-target}"
 [[ "$target" = /* ]] || target="$repo/$target"
-echo "compat: building azmi-emulator (target dir $target)"
+echo "compat: building azmi-emulator and the azmi command (target dir $target)"
 (cd "$repo" && CARGO_TARGET_DIR="$target" timeout 1800 cargo build --quiet -p azmi-emulator)
+(cd "$repo" && CARGO_TARGET_DIR="$target" timeout 1800 cargo build --quiet -p azmi-ureq --features cli --bin azmi)
 bin="$target/debug/azmi-emulator"
+azmi="$target/debug/azmi"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/azmi-compat.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -212,7 +313,8 @@ timeout 900 "$work/venv/bin/pip" install --quiet --disable-pip-version-check \
 py="$work/venv/bin/python"
 echo "compat: installing @azure/identity with npm ci into a throw-away directory"
 mkdir -p "$work/node"
-cp "$here/package.json" "$here/package-lock.json" "$here/node_identity_check.mjs" "$work/node/"
+cp "$here/package.json" "$here/package-lock.json" "$here/node_identity_check.mjs" \
+    "$here/serve_node_client.mjs" "$work/node/"
 (cd "$work/node" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 if [[ "$(cd "$work/node" && node -p 'JSON.parse(require("fs").readFileSync("node_modules/@azure/identity/package.json")).version')" != "4.13.1" ]]; then
     echo "compat: @azure/identity is not 4.13.1; not running it" >&2
@@ -252,11 +354,11 @@ fi
 echo "compat: running the checks in a network namespace with only loopback (${unshare_cmd[*]})"
 log="$work/checks.log"
 rc=0
-timeout 600 "${unshare_cmd[@]}" bash "$here/run.sh" --inside "$bin" "$py" "$work" 2>&1 | tee "$log" || rc=$?
+timeout 600 "${unshare_cmd[@]}" bash "$here/run.sh" --inside "$bin" "$py" "$work" "$azmi" 2>&1 | tee "$log" || rc=$?
 passed=$(grep -c '^PASS: ' "$log" || true)
 failed=$(grep -c '^FAIL: ' "$log" || true)
-# Three checks per source and client, and two for Entra with a client secret.
-expected=$((3 * ${#SOURCES[@]} + 3 * ${#NODE_SOURCES[@]} + 2))
+# Three checks per source and client, two for Entra with a client secret, and azmi serve's.
+expected=$((3 * ${#SOURCES[@]} + 3 * ${#NODE_SOURCES[@]} + 2 + SERVE_CHECKS))
 if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi
 if [[ $((passed + failed)) -lt $expected ]]; then failed=$((failed + expected - passed - failed)); fi
 echo "compat: took $((SECONDS - started)) s"

@@ -6,21 +6,27 @@
 //!            [--client-id ID | --object-id ID | --resource-id ID] [--tenant T] [--ca-file roots.pem]
 //!            [--output json|token]
 //! azmi detect [--credential default]
+//! azmi serve [--listen 127.0.0.1:PORT] [--credential …] [--max-concurrent N]
 //! ```
 //!
 //! Exit status: 0 success, 2 usage or configuration error, 3 credential unavailable,
 //! 4 authentication failed, 5 anything else, 6 the output could not be written (a closed pipe, a
 //! full disk). Errors go to stderr, a one-line summary first.
 
+// `azmi serve`, in a module of its own beside this file.
+#[path = "azmi/serve.rs"]
+mod serve;
+
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use azmi_core::dev_tool::DeveloperCliOptions;
 use azmi_core::entra::EntraOptions;
 use azmi_core::{Detection, Error, ErrorKind, Identity, ManagedIdentityOptions};
 use azmi_ureq::{
     AzureCliCredential, AzureDeveloperCliCredential, DefaultAzureCredential, EnvironmentCredential,
-    ManagedIdentityCredential, WorkloadIdentityCredential, process_env,
+    ManagedIdentityCredential, TokenCredential, WorkloadIdentityCredential, process_env,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -44,6 +50,10 @@ enum Command {
     /// default`, which DefaultAzureCredential members would be tried and why), without any
     /// network access.
     Detect(DetectArgs),
+    /// Serve the IMDS token protocol on loopback from one shared cache, so every process on the
+    /// host (any language) gets its tokens from it: see `azmi serve --help`.
+    #[command(long_about = serve::LONG_ABOUT)]
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -69,11 +79,21 @@ struct TokenArgs {
         long_help = "The scope, e.g. https://management.azure.com/.default"
     )]
     scope: String,
+    #[command(flatten)]
+    credential: CredentialArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
+    /// Print JSON, or only the token.
+    #[arg(long, value_enum, default_value_t = Output::Json)]
+    output: Output,
+}
+
+/// Which credential gets tokens, and its options (`azmi token` and `azmi serve`).
+#[derive(Args)]
+struct CredentialArgs {
     /// Which credential gets the token.
     #[arg(long, value_enum, default_value_t = CredentialKind::ManagedIdentity)]
     credential: CredentialKind,
-    #[command(flatten)]
-    identity: IdentityArgs,
     /// The tenant to ask (azure-cli and azd only).
     #[arg(long)]
     tenant: Option<String>,
@@ -81,9 +101,6 @@ struct TokenArgs {
     /// TLS-inspecting proxy, a test server). Entra credentials only.
     #[arg(long, value_name = "PATH")]
     ca_file: Option<String>,
-    /// Print JSON, or only the token.
-    #[arg(long, value_enum, default_value_t = Output::Json)]
-    output: Output,
 }
 
 #[derive(Args)]
@@ -148,11 +165,13 @@ impl From<io::Error> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let credential = match &cli.command {
-        Command::Token(args) => args.credential,
+        Command::Token(args) => args.credential.credential,
+        Command::Serve(args) => args.credential.credential,
         Command::Detect(_) => CredentialKind::ManagedIdentity,
     };
     let result = match cli.command {
         Command::Token(args) => token(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Detect(DetectArgs {
             credential: DetectKind::ManagedIdentity,
         }) => detect(),
@@ -217,108 +236,9 @@ fn print_line(text: &str) -> io::Result<()> {
 }
 
 fn token(args: TokenArgs) -> Result<(), Failure> {
-    let identity = match args.identity {
-        IdentityArgs {
-            client_id: Some(id),
-            ..
-        } => Identity::ClientId(id),
-        IdentityArgs {
-            object_id: Some(id),
-            ..
-        } => Identity::ObjectId(id),
-        IdentityArgs {
-            resource_id: Some(id),
-            ..
-        } => Identity::ResourceId(id),
-        _ => Identity::SystemAssigned,
-    };
-    let managed_identity = args.credential == CredentialKind::ManagedIdentity;
-    if !managed_identity && identity != Identity::SystemAssigned {
-        return Err(Error::configuration(
-            "azmi",
-            "--client-id, --object-id and --resource-id apply to --credential managed-identity only (an Entra credential takes AZURE_CLIENT_ID)",
-        )
-        .into());
-    }
-    let tool = matches!(
-        args.credential,
-        CredentialKind::AzureCli | CredentialKind::Azd
-    );
-    if !tool && args.tenant.is_some() {
-        return Err(Error::configuration(
-            "azmi",
-            "--tenant applies to --credential azure-cli and azd only",
-        )
-        .into());
-    }
-    let entra = matches!(
-        args.credential,
-        CredentialKind::Environment | CredentialKind::WorkloadIdentity
-    );
-    if !entra && args.ca_file.is_some() {
-        return Err(Error::configuration(
-            "azmi",
-            "--ca-file applies to Entra credentials (--credential environment|workload-identity)",
-        )
-        .into());
-    }
-    let entra_options = || -> Result<EntraOptions, Error> {
-        let mut options = EntraOptions::default();
-        if let Some(path) = &args.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::configuration("azmi", format!("--ca-file {path} cannot be read ({e})"))
-            })?;
-            options = options.with_extra_root_certificates(pem);
-        }
-        Ok(options)
-    };
-    let tool_options = || match &args.tenant {
-        Some(tenant) => DeveloperCliOptions::default().with_tenant(tenant),
-        None => DeveloperCliOptions::default(),
-    };
-    let scopes = [args.scope.as_str()];
-    let (token, source) = match args.credential {
-        CredentialKind::ManagedIdentity => {
-            let credential = ManagedIdentityCredential::builder()
-                .options(ManagedIdentityOptions::default().with_identity(identity))
-                .build()?;
-            (credential.get_token(&scopes)?, credential.source().as_str())
-        }
-        CredentialKind::Environment => {
-            let credential = EnvironmentCredential::builder()
-                .options(entra_options()?)
-                .build()?;
-            (
-                credential.get_token(&scopes)?,
-                azmi_core::Source::Entra.as_str(),
-            )
-        }
-        CredentialKind::WorkloadIdentity => {
-            let credential = WorkloadIdentityCredential::builder()
-                .options(entra_options()?)
-                .build()?;
-            (
-                credential.get_token(&scopes)?,
-                azmi_core::Source::Entra.as_str(),
-            )
-        }
-        CredentialKind::AzureCli => {
-            let credential = AzureCliCredential::builder()
-                .options(tool_options())
-                .build()?;
-            (credential.get_token(&scopes)?, "azure_cli")
-        }
-        CredentialKind::Azd => {
-            let credential = AzureDeveloperCliCredential::builder()
-                .options(tool_options())
-                .build()?;
-            (credential.get_token(&scopes)?, "azd")
-        }
-        CredentialKind::Default => {
-            let credential = DefaultAzureCredential::new()?;
-            (credential.get_token(&scopes)?, "default")
-        }
-    };
+    let identity = args.identity.identity();
+    let (credential, source) = credential(&args.credential, identity)?;
+    let token = credential.get_token(&[args.scope.as_str()])?;
     match args.output {
         Output::Token => print_line(token.secret())?,
         Output::Json => {
@@ -334,6 +254,118 @@ fn token(args: TokenArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+impl IdentityArgs {
+    /// The identity the flags select; system-assigned without any.
+    fn identity(self) -> Identity {
+        match self {
+            IdentityArgs {
+                client_id: Some(id),
+                ..
+            } => Identity::ClientId(id),
+            IdentityArgs {
+                object_id: Some(id),
+                ..
+            } => Identity::ObjectId(id),
+            IdentityArgs {
+                resource_id: Some(id),
+                ..
+            } => Identity::ResourceId(id),
+            _ => Identity::SystemAssigned,
+        }
+    }
+}
+
+/// Builds the credential `args` name for `identity` (user-assigned only with managed identity),
+/// with the name of its source for output.
+fn credential(
+    args: &CredentialArgs,
+    identity: Identity,
+) -> Result<(Arc<dyn TokenCredential>, &'static str), Error> {
+    let managed_identity = args.credential == CredentialKind::ManagedIdentity;
+    if !managed_identity && identity != Identity::SystemAssigned {
+        return Err(Error::configuration(
+            "azmi",
+            "--client-id, --object-id and --resource-id apply to --credential managed-identity only (an Entra credential takes AZURE_CLIENT_ID)",
+        ));
+    }
+    let tool = matches!(
+        args.credential,
+        CredentialKind::AzureCli | CredentialKind::Azd
+    );
+    if !tool && args.tenant.is_some() {
+        return Err(Error::configuration(
+            "azmi",
+            "--tenant applies to --credential azure-cli and azd only",
+        ));
+    }
+    let entra = matches!(
+        args.credential,
+        CredentialKind::Environment | CredentialKind::WorkloadIdentity
+    );
+    if !entra && args.ca_file.is_some() {
+        return Err(Error::configuration(
+            "azmi",
+            "--ca-file applies to Entra credentials (--credential environment|workload-identity)",
+        ));
+    }
+    let entra_options = || -> Result<EntraOptions, Error> {
+        let mut options = EntraOptions::default();
+        if let Some(path) = &args.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::configuration("azmi", format!("--ca-file {path} cannot be read ({e})"))
+            })?;
+            options = options.with_extra_root_certificates(pem);
+        }
+        Ok(options)
+    };
+    let tool_options = || match &args.tenant {
+        Some(tenant) => DeveloperCliOptions::default().with_tenant(tenant),
+        None => DeveloperCliOptions::default(),
+    };
+    Ok(match args.credential {
+        CredentialKind::ManagedIdentity => {
+            let credential = ManagedIdentityCredential::builder()
+                .options(ManagedIdentityOptions::default().with_identity(identity))
+                .build()?;
+            let source = credential.source().as_str();
+            (Arc::new(credential), source)
+        }
+        CredentialKind::Environment => (
+            Arc::new(
+                EnvironmentCredential::builder()
+                    .options(entra_options()?)
+                    .build()?,
+            ),
+            azmi_core::Source::Entra.as_str(),
+        ),
+        CredentialKind::WorkloadIdentity => (
+            Arc::new(
+                WorkloadIdentityCredential::builder()
+                    .options(entra_options()?)
+                    .build()?,
+            ),
+            azmi_core::Source::Entra.as_str(),
+        ),
+        CredentialKind::AzureCli => (
+            Arc::new(
+                AzureCliCredential::builder()
+                    .options(tool_options())
+                    .build()?,
+            ),
+            "azure_cli",
+        ),
+        CredentialKind::Azd => (
+            Arc::new(
+                AzureDeveloperCliCredential::builder()
+                    .options(tool_options())
+                    .build()?,
+            ),
+            "azd",
+        ),
+        CredentialKind::Default => (Arc::new(DefaultAzureCredential::new()?), "default"),
+    })
 }
 
 /// `azmi token --output json`, fields in this order.
