@@ -51,8 +51,19 @@ impl ErrorKind {
 /// [`std::error::Error::source`] returns the underlying cause where there is one (the I/O, TLS
 /// or JSON error behind it, see [`Error::with_cause`]); [`Error::identity_source`] names the
 /// managed identity source.
+#[derive(Clone)]
+pub struct Error(Box<ErrorInner>);
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What an [`Error`] holds, behind one pointer: a `Result` carrying an error is as small as the
+/// value it carries (a cache hit moves two words, not 120 bytes).
 #[derive(Clone, Debug)]
-pub struct Error {
+struct ErrorInner {
     kind: ErrorKind,
     credential: &'static str,
     source: Option<Source>,
@@ -63,36 +74,35 @@ pub struct Error {
     retry_after: Option<Duration>,
     /// A chain's aggregate: the message is the whole text, with no `credential: ` prefix.
     aggregate: bool,
-    /// What the transport or the parser saw ([`crate::cause`]); boxed so that the error stays
-    /// small on every `Result` path (one thin pointer).
-    cause: Option<Box<Cause>>,
+    /// What the transport or the parser saw ([`crate::cause`]).
+    cause: Option<Cause>,
 }
 
 /// Equal when everything but the cause is equal and the causes read the same (a cause is a
 /// trait object with no equality of its own).
 impl PartialEq for Error {
     fn eq(&self, other: &Self) -> bool {
-        let cause = |e: &Error| e.cause.as_ref().map(|c| c.to_string());
+        let cause = |e: &Error| e.0.cause.as_ref().map(|c| c.to_string());
         (
-            self.kind,
-            self.credential,
-            self.source,
-            &self.message,
-            &self.url,
-            self.status,
-            &self.detail,
-            self.retry_after,
-            self.aggregate,
+            self.0.kind,
+            self.0.credential,
+            self.0.source,
+            &self.0.message,
+            &self.0.url,
+            self.0.status,
+            &self.0.detail,
+            self.0.retry_after,
+            self.0.aggregate,
         ) == (
-            other.kind,
-            other.credential,
-            other.source,
-            &other.message,
-            &other.url,
-            other.status,
-            &other.detail,
-            other.retry_after,
-            other.aggregate,
+            other.0.kind,
+            other.0.credential,
+            other.0.source,
+            &other.0.message,
+            &other.0.url,
+            other.0.status,
+            &other.0.detail,
+            other.0.retry_after,
+            other.0.aggregate,
         ) && cause(self) == cause(other)
     }
 }
@@ -101,7 +111,7 @@ impl Eq for Error {}
 
 impl Error {
     fn new(kind: ErrorKind, credential: &'static str, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorInner {
             kind,
             credential,
             source: None,
@@ -112,7 +122,7 @@ impl Error {
             retry_after: None,
             aggregate: false,
             cause: None,
-        }
+        }))
     }
 
     /// A credential chain's aggregate error (PROTOCOL.md §13): `text` is displayed as it is,
@@ -125,7 +135,7 @@ impl Error {
     /// ```
     pub fn aggregate(kind: ErrorKind, credential: &'static str, text: impl Into<String>) -> Self {
         let mut e = Self::new(kind, credential, text);
-        e.aggregate = true;
+        e.0.aggregate = true;
         e
     }
 
@@ -143,17 +153,17 @@ impl Error {
     }
 
     fn write_body(&self, f: &mut impl fmt::Write) -> fmt::Result {
-        f.write_str(&self.message)?;
-        match (self.status, &self.url) {
+        f.write_str(&self.0.message)?;
+        match (self.0.status, &self.0.url) {
             (Some(status), Some(url)) => write!(f, " [HTTP {status} from {url}]")?,
             (Some(status), None) => write!(f, " [HTTP {status}]")?,
             (None, Some(url)) => write!(f, " [{url}]")?,
             (None, None) => {}
         }
-        if let Some(wait) = self.retry_after {
+        if let Some(wait) = self.0.retry_after {
             write!(f, " [server asked to retry after {} s]", wait.as_secs())?;
         }
-        if let Some(detail) = &self.detail {
+        if let Some(detail) = &self.0.detail {
             write!(f, ": {detail}")?;
         }
         Ok(())
@@ -177,35 +187,35 @@ impl Error {
     /// Records the managed identity source.
     #[must_use]
     pub fn with_source(mut self, source: Source) -> Self {
-        self.source = Some(source);
+        self.0.source = Some(source);
         self
     }
 
     /// Records the URL, which must not carry a query (callers pass the path only).
     #[must_use]
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        self.0.url = Some(url.into());
         self
     }
 
     /// Records the HTTP status of the last response.
     #[must_use]
     pub fn with_status(mut self, status: u16) -> Self {
-        self.status = Some(status);
+        self.0.status = Some(status);
         self
     }
 
     /// Records a redacted excerpt of the error body.
     #[must_use]
     pub fn with_detail(mut self, detail: Option<String>) -> Self {
-        self.detail = detail;
+        self.0.detail = detail;
         self
     }
 
     /// Records the wait the server asked for when the retry budget could not honour it.
     #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
-        self.retry_after = Some(wait);
+        self.0.retry_after = Some(wait);
         self
     }
 
@@ -227,7 +237,7 @@ impl Error {
     /// Records a shared cause, or none.
     #[must_use]
     pub(crate) fn with_shared_cause(mut self, cause: Option<Cause>) -> Self {
-        self.cause = cause.map(Box::new);
+        self.0.cause = cause;
         self
     }
 
@@ -240,12 +250,14 @@ impl Error {
             return self;
         }
         use crate::error_body::scrub;
-        self.message = scrub(&self.message, secrets);
-        self.url = self.url.map(|url| scrub(&url, secrets));
-        self.detail = self.detail.map(|detail| scrub(&detail, secrets));
-        self.cause = self
+        self.0.message = scrub(&self.0.message, secrets);
+        self.0.url = self.0.url.map(|url| scrub(&url, secrets));
+        self.0.detail = self.0.detail.map(|detail| scrub(&detail, secrets));
+        self.0.cause = self
+            .0
             .cause
-            .map(|cause| Box::new(crate::cause::scrubbed(*cause, secrets)));
+            .take()
+            .map(|cause| crate::cause::scrubbed(cause, secrets));
         self
     }
 
@@ -269,53 +281,53 @@ impl Error {
 
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The credential that produced it, e.g. `ManagedIdentityCredential`.
     pub fn credential(&self) -> &'static str {
-        self.credential
+        self.0.credential
     }
 
     /// The managed identity source, where one was selected. (The underlying cause is
     /// [`std::error::Error::source`].)
     pub fn identity_source(&self) -> Option<Source> {
-        self.source
+        self.0.source
     }
 
     /// The message, without the context that [`Display`](fmt::Display) adds.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The URL of the last exchange, without its query.
     pub fn url(&self) -> Option<&str> {
-        self.url.as_deref()
+        self.0.url.as_deref()
     }
 
     /// The HTTP status of the last response.
     pub fn status(&self) -> Option<u16> {
-        self.status
+        self.0.status
     }
 
     /// The service's own description of the error, or a redacted excerpt of its body.
     pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
+        self.0.detail.as_deref()
     }
 
     /// The wait the server asked for, when it was more than the retry budget allowed.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.aggregate {
-            return f.write_str(&self.message);
+        if self.0.aggregate {
+            return f.write_str(&self.0.message);
         }
-        f.write_str(self.credential)?;
-        if let Some(source) = self.source {
+        f.write_str(self.0.credential)?;
+        if let Some(source) = self.0.source {
             write!(f, " ({source})")?;
         }
         f.write_str(": ")?;
@@ -325,8 +337,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause
+        self.0
+            .cause
             .as_deref()
-            .map(|cause| cause.as_ref() as &(dyn std::error::Error + 'static))
+            .map(|cause| cause as &(dyn std::error::Error + 'static))
     }
 }
