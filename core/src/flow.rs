@@ -539,6 +539,11 @@ impl HttpFlow {
     /// call [`TokenFlow::poll`].
     pub(crate) fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
         match self.state {
+            // A build without TLS is not a host without IMDS: say what to enable.
+            State::AwaitingProbe if matches!(failure, TransportFailure::TlsNotBuilt { .. }) => {
+                let e = classify::failure_error(&self.context(), &failure, self.attempts);
+                self.finish(Err(e));
+            }
             State::AwaitingProbe => {
                 let e = Error::unavailable(
                     self.credential,
