@@ -21,6 +21,7 @@ fn http_sources_work_and_https_ones_name_the_feature() {
                 .and_then(|c| c.get_token(&[SCOPE]).map(drop)),
             Credential::Environment => EnvironmentCredential::builder()
                 .env(env)
+                .options(case.options.clone())
                 .build()
                 .and_then(|c| c.get_token(&[SCOPE]).map(drop)),
         };

@@ -2,6 +2,7 @@
 //! identity over http works, and whatever needs https fails with a configuration error naming
 //! the feature to enable (PROTOCOL.md §1.9, §1.10).
 
+use azmi_core::entra::EntraOptions;
 use azmi_core::{EnvSnapshot, Error, ErrorKind};
 
 use crate::{Emulator, Source};
@@ -11,7 +12,7 @@ use crate::{Emulator, Source};
 pub enum Credential {
     /// `ManagedIdentityCredential`, then one token.
     ManagedIdentity,
-    /// `EnvironmentCredential`, then one token.
+    /// `EnvironmentCredential` with the case's options, then one token.
     Environment,
 }
 
@@ -24,6 +25,8 @@ pub struct Case {
     pub credential: Credential,
     /// Its environment.
     pub env: EnvSnapshot,
+    /// The Entra options (for [`Credential::Environment`]).
+    pub options: EntraOptions,
     /// `None`: a token; else the error's kind and a text the message must contain.
     pub expected: Option<(ErrorKind, &'static str)>,
 }
@@ -41,14 +44,20 @@ pub fn cases(emulator: &Emulator) -> Vec<Case> {
         what,
         credential: Credential::ManagedIdentity,
         env,
+        options: EntraOptions::default(),
         expected,
     };
-    let entra = |what, extra: [(&str, &str); 2], expected| Case {
+    let entra = |what, extra: [(&str, &str); 2], options, expected| Case {
         what,
         credential: Credential::Environment,
         env: EnvSnapshot::from_pairs(app.into_iter().chain(extra)),
+        options,
         expected,
     };
+    let secret = [
+        ("AZURE_AUTHORITY_HOST", "https://127.0.0.1:9"),
+        ("AZURE_CLIENT_SECRET", "SENTINEL-client-secret"),
+    ];
     vec![
         mi("IMDS over http", env(Source::Imds), None),
         mi("App Service over http", env(Source::AppService), None),
@@ -64,13 +73,13 @@ pub fn cases(emulator: &Emulator) -> Vec<Case> {
             EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "https://127.0.0.1:9")]),
             tls,
         ),
+        entra("Entra over https", secret, EntraOptions::default(), tls),
         entra(
-            "Entra over https",
-            [
-                ("AZURE_AUTHORITY_HOST", "https://127.0.0.1:9"),
-                ("AZURE_CLIENT_SECRET", "SENTINEL-client-secret"),
-            ],
-            tls,
+            "extra root certificates for Entra",
+            secret,
+            // Refused before it is read: there is no TLS to trust it for.
+            EntraOptions::default().with_extra_root_certificates("not read"),
+            Some((ErrorKind::Configuration, "root certificates need TLS")),
         ),
         entra(
             "a client certificate in the environment",
@@ -78,6 +87,7 @@ pub fn cases(emulator: &Emulator) -> Vec<Case> {
                 ("AZURE_AUTHORITY_HOST", "https://127.0.0.1:9"),
                 ("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent/cert.pem"),
             ],
+            EntraOptions::default(),
             Some((ErrorKind::Configuration, "`client-certificate`")),
         ),
     ]
