@@ -91,7 +91,7 @@ impl StdError for JsonError {}
 
 /// The JSON error of `body`, if it is not JSON at all.
 pub(crate) fn json_error(body: &[u8]) -> Option<Cause> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+    serde_json::from_slice::<serde_json::Value>(body)
         .err()
         .map(|e| Arc::new(JsonError::new(&e)) as Cause)
 }

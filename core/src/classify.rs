@@ -31,6 +31,12 @@ impl Context<'_> {
             .with_source(self.source)
             .with_url(self.url)
     }
+
+    fn configuration(&self, message: String) -> Error {
+        Error::configuration(self.credential, message)
+            .with_source(self.source)
+            .with_url(self.url)
+    }
 }
 
 /// Docker Desktop's proxy answers for unreachable networks with a 403 whose body says so.
@@ -92,6 +98,11 @@ pub(crate) fn failure_error(cx: &Context<'_>, failure: &TransportFailure, attemp
         TransportFailure::BodyTooLarge { .. } | TransportFailure::Tls(_) => {
             cx.failed(format!("{failure}"))
         }
+        // The build lacks TLS: no host can fix that, so a chain must stop here too.
+        TransportFailure::TlsNotBuilt { .. } => cx.configuration(format!(
+            "the {} endpoint is https: {failure}",
+            cx.source
+        )),
         // An app registration's authority is not a host feature: say what did not answer.
         _ if cx.source == Source::Entra => cx.unavailable(format!(
             "the Entra ID token endpoint did not answer after {attempts} attempt(s) ({failure}); check AZURE_AUTHORITY_HOST and the network (and proxy) to it"

@@ -585,6 +585,11 @@ impl HttpFlow {
         cause: Option<crate::cause::Cause>,
     ) {
         match self.state {
+            // A build without TLS is not a host without IMDS: say what to enable.
+            State::AwaitingProbe if matches!(failure, TransportFailure::TlsNotBuilt { .. }) => {
+                let e = classify::failure_error(&self.context(), &failure, self.attempts);
+                self.finish(Err(e));
+            }
             State::AwaitingProbe => {
                 let within = self
                     .probe

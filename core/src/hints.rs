@@ -90,6 +90,24 @@ impl TransportHints {
         }
     }
 
+    /// Whether the transport needs TLS for `request`: an `https` URL, or a pinned certificate
+    /// (which is only ever used over https). A transport built without TLS answers such a
+    /// request with [`TransportFailure::TlsNotBuilt`](crate::TransportFailure::TlsNotBuilt)
+    /// and sends nothing.
+    ///
+    /// ```
+    /// use azmi_core::{TransportHints, http};
+    /// let imds = http::Request::get("http://169.254.169.254/metadata/identity/oauth2/token").body(()).unwrap();
+    /// assert!(!TransportHints::needs_tls(&imds));
+    /// let entra = http::Request::get("https://login.microsoftonline.com/").body(()).unwrap();
+    /// assert!(TransportHints::needs_tls(&entra));
+    /// ```
+    #[must_use]
+    pub fn needs_tls<B>(request: &http::Request<B>) -> bool {
+        request.uri().scheme() != Some(&http::uri::Scheme::HTTP)
+            || matches!(Self::of(request).tls, TlsPolicy::PinnedSha1(_))
+    }
+
     /// Reads the hints of a request built by the core, or the managed identity defaults when a
     /// request carries none (so a transport always has limits to apply).
     #[must_use]

@@ -25,6 +25,14 @@ pub enum TransportFailure {
     },
     /// TLS failed, for instance the certificate did not match a pinned thumbprint.
     Tls(String),
+    /// The request needs TLS (an `https` URL, or Service Fabric's pinned certificate) and the
+    /// transport was built without it; `enable` names the feature that adds it, e.g.
+    /// `` "azmi-ureq's `tls-ring` feature" ``. Nothing was sent. The core makes this a
+    /// configuration error (PROTOCOL.md §1.9): the build, not the host, has to change.
+    TlsNotBuilt {
+        /// The feature to enable, as the user would write it.
+        enable: &'static str,
+    },
     /// Anything else (name resolution, a malformed HTTP response …), described by the transport.
     /// The description must not contain secrets.
     Other(String),
@@ -87,6 +95,10 @@ impl fmt::Display for TransportFailure {
                 write!(f, "response body larger than {limit} bytes")
             }
             TransportFailure::Tls(what) => write!(f, "TLS failure: {what}"),
+            TransportFailure::TlsNotBuilt { enable } => write!(
+                f,
+                "this request needs TLS, which this build does not include; enable {enable}"
+            ),
             TransportFailure::Other(what) => f.write_str(what),
         }
     }

@@ -1048,6 +1048,32 @@ fn err_cases() -> Vec<ErrCase> {
             detail: None,
         },
         ErrCase {
+            name: "a build without TLS: configuration, nothing retried",
+            app_service: true,
+            user_assigned: false,
+            outcomes: vec![fail(TransportFailure::TlsNotBuilt {
+                enable: "the `tls-ring` feature",
+            })],
+            kind: ErrorKind::Configuration,
+            status: None,
+            attempts: 1,
+            needles: &["needs TLS", "enable the `tls-ring` feature"],
+            detail: None,
+        },
+        ErrCase {
+            name: "a build without TLS on IMDS: configuration, not unavailable",
+            app_service: false,
+            user_assigned: false,
+            outcomes: vec![fail(TransportFailure::TlsNotBuilt {
+                enable: "the `tls-ring` feature",
+            })],
+            kind: ErrorKind::Configuration,
+            status: None,
+            attempts: 1,
+            needles: &["needs TLS", "enable the `tls-ring` feature"],
+            detail: None,
+        },
+        ErrCase {
             name: "a timeout, then refused: no more retries",
             app_service: false,
             user_assigned: false,

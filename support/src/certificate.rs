@@ -1,12 +1,13 @@
 //! An app's client certificate: loaded from PEM (certificate + unencrypted PKCS#8 or PKCS#1 RSA
 //! key) or PKCS#12 with a password, and used to sign client assertions with RSASSA-PSS SHA-256
-//! and a 32-byte salt (PROTOCOL.md §10). The private key never leaves `ring`.
+//! and a 32-byte salt (PROTOCOL.md §10). The private key never leaves the build's crypto library (ring or
+//! aws-lc-rs, [`crate::crypto`]).
 
 use std::fmt;
 
+use crate::crypto::backend::rand::SystemRandom;
+use crate::crypto::backend::signature::{KeyPair, RSA_PSS_SHA256, RsaKeyPair};
 use azmi_core::entra::assertion::CertificateHeader;
-use ring::rand::SystemRandom;
-use ring::signature::{KeyPair, RSA_PSS_SHA256, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -119,7 +120,10 @@ impl ClientCertificate {
             .ok_or("the private key does not match any certificate in the file")?;
         let leaf = certs.remove(leaf);
         certs.insert(0, leaf);
-        let digest = ring::digest::digest(&ring::digest::SHA256, &certs[0]);
+        let digest = crate::crypto::backend::digest::digest(
+            &crate::crypto::backend::digest::SHA256,
+            &certs[0],
+        );
         let mut sha256 = [0; 32];
         sha256.copy_from_slice(digest.as_ref());
         Ok(ClientCertificate {
@@ -150,7 +154,7 @@ impl ClientCertificate {
 
     /// Signs `message` with RSASSA-PSS, SHA-256, a 32-byte salt (PS256).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
-        let mut signature = vec![0; self.key.public().modulus_len()];
+        let mut signature = vec![0; self.key.public_modulus_len()];
         self.key
             .sign(&RSA_PSS_SHA256, &self.rng, message, &mut signature)
             .map_err(|_| "signing the client assertion failed".to_string())?;
@@ -173,7 +177,7 @@ fn public_key_of(der: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ring::signature::{RSA_PSS_2048_8192_SHA256, UnparsedPublicKey};
+    use crate::crypto::backend::signature::{RSA_PSS_2048_8192_SHA256, UnparsedPublicKey};
 
     const KEY_A: &str = include_str!("../testdata/rsa-a.pkcs8.pem");
     const KEY_A1: &str = include_str!("../testdata/rsa-a.pkcs1.pem");

@@ -5,13 +5,27 @@
 
 use std::sync::{Arc, Mutex};
 
-use azmi_core::entra::assertion::Unsigned;
 use azmi_core::entra::{CertificateConfig, ClientAuth, EntraApp, FederatedToken};
 use azmi_core::time::OffsetDateTime;
 use azmi_core::{Error, Secret, TokenFlow};
-use ring::rand::SecureRandom;
 
+#[cfg(all(
+    feature = "client-certificate",
+    any(feature = "tls-ring", feature = "tls-aws-lc-rs")
+))]
 use crate::certificate::{self, ClientCertificate};
+
+/// Why a certificate credential cannot work in this build: the features it needs (client
+/// certificates need a TLS feature's crypto to sign, and https to reach Entra).
+#[cfg(not(all(
+    feature = "client-certificate",
+    any(feature = "tls-ring", feature = "tls-aws-lc-rs")
+)))]
+pub const CERTIFICATE_NOT_BUILT: &str = "client certificates are not part of this build; enable the `client-certificate` feature (with a TLS feature such as the default `tls-ring`) of azmi-ureq or azmi-hyper";
+
+/// Why extra root certificates cannot be used in this build.
+#[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+pub const ROOTS_NOT_BUILT: &str = "extra root certificates need TLS, which is not part of this build; enable the `tls-ring` or `tls-aws-lc-rs` feature of azmi-ureq or azmi-hyper";
 
 /// What proves the app's identity.
 #[derive(Debug)]
@@ -22,6 +36,10 @@ pub struct ClientAuthSource {
 #[derive(Debug)]
 enum Kind {
     Secret(Secret),
+    #[cfg(all(
+        feature = "client-certificate",
+        any(feature = "tls-ring", feature = "tls-aws-lc-rs")
+    ))]
     Certificate {
         certificate: Arc<ClientCertificate>,
         send_chain: bool,
@@ -41,6 +59,10 @@ impl ClientAuthSource {
     }
 
     /// A loaded certificate.
+    #[cfg(all(
+        feature = "client-certificate",
+        any(feature = "tls-ring", feature = "tls-aws-lc-rs")
+    ))]
     pub fn certificate(certificate: Arc<ClientCertificate>, send_chain: bool) -> Self {
         ClientAuthSource {
             kind: Kind::Certificate {
@@ -51,7 +73,22 @@ impl ClientAuthSource {
     }
 
     /// Reads and loads the configured certificate file now, so a bad file is reported at
+    /// construction (a configuration error naming the file). In a build without client
+    /// certificates, a configuration error naming the feature ([`CERTIFICATE_NOT_BUILT`]).
+    #[cfg(not(all(
+        feature = "client-certificate",
+        any(feature = "tls-ring", feature = "tls-aws-lc-rs")
+    )))]
+    pub fn load_certificate(config: &CertificateConfig) -> Result<Self, Error> {
+        Err(config.app.config_error(CERTIFICATE_NOT_BUILT))
+    }
+
+    /// Reads and loads the configured certificate file now, so a bad file is reported at
     /// construction (a configuration error naming the file).
+    #[cfg(all(
+        feature = "client-certificate",
+        any(feature = "tls-ring", feature = "tls-aws-lc-rs")
+    ))]
     pub fn load_certificate(config: &CertificateConfig) -> Result<Self, Error> {
         let app = &config.app;
         let content = crate::file::read(&config.path, certificate::MAX_FILE_BYTES as u64, None)
@@ -87,12 +124,18 @@ impl ClientAuthSource {
     ) -> Result<TokenFlow, Error> {
         let auth = match &self.kind {
             Kind::Secret(secret) => ClientAuth::Secret(secret.clone()),
+            #[cfg(all(
+                feature = "client-certificate",
+                any(feature = "tls-ring", feature = "tls-aws-lc-rs")
+            ))]
             Kind::Certificate {
                 certificate,
                 send_chain,
             } => {
+                use crate::crypto::backend::rand::SecureRandom as _;
+                use azmi_core::entra::assertion::Unsigned;
                 let mut random = [0u8; 16];
-                ring::rand::SystemRandom::new()
+                crate::crypto::backend::rand::SystemRandom::new()
                     .fill(&mut random)
                     .map_err(|_| app.failed_error("no randomness for the assertion's jti"))?;
                 let unsigned = Unsigned::new(
@@ -165,6 +208,7 @@ pub fn resolve(
 
 /// The trusted roots of an Entra credential's driver: `None` for the WebPKI roots alone, else
 /// the WebPKI roots plus the options' extra PEM roots (a configuration error if unreadable).
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 pub fn roots(
     app: &EntraApp,
     options: &azmi_core::entra::EntraOptions,
@@ -174,4 +218,17 @@ pub fn roots(
         .as_deref()
         .map(|pem| crate::tls_roots::with_extra_roots(pem).map_err(|m| app.config_error(m)))
         .transpose()
+}
+
+/// Without TLS there are no roots to trust: extra roots in the options are a configuration
+/// error naming the feature ([`ROOTS_NOT_BUILT`]), and there is never a root list to use.
+#[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+pub fn roots(
+    app: &EntraApp,
+    options: &azmi_core::entra::EntraOptions,
+) -> Result<Option<std::convert::Infallible>, Error> {
+    match options.extra_root_certificates {
+        Some(_) => Err(app.config_error(ROOTS_NOT_BUILT)),
+        None => Ok(None),
+    }
 }

@@ -25,16 +25,15 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
-use sha1::{Digest, Sha1};
 
-/// A rustls client configuration (ring provider, TLS 1.2 and 1.3, no client certificate, no
+/// A rustls client configuration (the build's [`crypto::provider`](crate::crypto::provider), TLS 1.2 and 1.3, no client certificate, no
 /// ALPN: the HTTP layer adds its own) that accepts exactly the server whose leaf certificate has
 /// this SHA-1.
 ///
-/// Fails only if the provider supports none of the default protocol versions, which the ring
-/// provider always does; the message says so.
+/// Fails only if the provider supports none of the default protocol versions, which ring's
+/// and aws-lc-rs's always do; the message says so.
 pub fn client_config(thumbprint: [u8; 20]) -> Result<Arc<ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::crypto::provider();
     let verifier = Arc::new(PinnedSha1Verifier {
         thumbprint,
         provider: Arc::clone(&provider),
@@ -71,7 +70,7 @@ impl ServerCertVerifier for PinnedSha1Verifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let digest = Sha1::digest(end_entity.as_ref());
+        let digest = sha1(end_entity.as_ref());
         if thumbprint_matches(&self.thumbprint, &digest) {
             Ok(ServerCertVerified::assertion())
         } else {
@@ -114,6 +113,15 @@ impl ServerCertVerifier for PinnedSha1Verifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// SHA-1 of a certificate's DER, with the build's crypto library (no SHA-1 crate of its own).
+/// SHA-1 is what Service Fabric's thumbprint is; it identifies, it does not secure a signature.
+fn sha1(der: &[u8]) -> [u8; 20] {
+    use crate::crypto::backend::digest;
+    let mut out = [0; 20];
+    out.copy_from_slice(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref());
+    out
 }
 
 /// The reason a pinned handshake is refused. rustls prints an `OtherError` with `Debug`, so
@@ -162,10 +170,10 @@ mod tests {
         let cert = self_signed();
         let other = self_signed();
         let mut thumbprint = [0u8; 20];
-        thumbprint.copy_from_slice(&Sha1::digest(cert.as_ref()));
+        thumbprint.copy_from_slice(&sha1(cert.as_ref()));
         let verifier = PinnedSha1Verifier {
             thumbprint,
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            provider: crate::crypto::provider(),
         };
         assert!(verify(&verifier, &cert).is_ok());
         let refused = verify(&verifier, &other).unwrap_err();

@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use azmi_core::cause::Cause;
@@ -14,6 +14,7 @@ use azmi_core::{
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -32,7 +33,11 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many connect timeouts get a pooled client of their own.
 const MAX_CLIENTS: usize = 8;
 
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 pub(crate) type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// Without TLS the client speaks http only; https requests never reach it.
+#[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+pub(crate) type HyperClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Executes core [`TokenFlow`]s: requests through hyper, sleeps through its [`Clock`].
 ///
@@ -76,9 +81,11 @@ pub struct Driver {
 struct DriverInner {
     /// One client per connect timeout in use (the connector fixes it); almost always one.
     clients: Mutex<Vec<(Duration, HyperClient)>>,
-    tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+    tls: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
     clock: Arc<dyn Clock>,
     /// The trusted roots when not only the WebPKI ones (extra roots for Entra https).
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
     roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
@@ -117,8 +124,10 @@ impl Driver {
         Driver {
             inner: Arc::new(DriverInner {
                 clients: Mutex::new(Vec::new()),
-                tls: OnceLock::new(),
+                #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+                tls: std::sync::OnceLock::new(),
                 clock,
+                #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
                 roots: None,
             }),
         }
@@ -132,11 +141,12 @@ impl Driver {
     /// let driver = azmi_hyper::Driver::new().with_roots(Vec::new());
     /// # let _ = driver;
     /// ```
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
     pub fn with_roots(self, roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Self {
         Driver {
             inner: Arc::new(DriverInner {
                 clients: Mutex::new(Vec::new()),
-                tls: OnceLock::new(),
+                tls: std::sync::OnceLock::new(),
                 clock: Arc::clone(&self.inner.clock),
                 roots: Some(roots),
             }),
@@ -261,12 +271,22 @@ impl Driver {
     ) -> Result<http::Response<Vec<u8>>, Failed> {
         let uncaused = |failure| (failure, None);
         let hints = TransportHints::of(&request);
+        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+        if TransportHints::needs_tls(&request) {
+            return Err((
+                TransportFailure::TlsNotBuilt {
+                    enable: crate::TLS_FEATURE,
+                },
+                None,
+            ));
+        }
         // `hints.proxy` needs no action: hyper's client never uses a proxy, which is what
         // `ProxyPolicy::Never` demands and what `ProxyPolicy::Allowed` (a "may", produced by no
         // managed identity flow yet) permits.
         let client = match hints.tls {
             TlsPolicy::WebPki => self.client(hints.connect_timeout).map_err(uncaused)?,
             // Service Fabric (PROTOCOL.md §6): the pin instead of chain validation.
+            #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
             TlsPolicy::PinnedSha1(thumbprint) => {
                 crate::tls::pinned_client(thumbprint, hints.connect_timeout).map_err(uncaused)?
             }
@@ -295,17 +315,22 @@ impl Driver {
         if let Some((_, client)) = clients.iter().find(|(t, _)| *t == connect_timeout) {
             return Ok(client.clone());
         }
-        let tls = self
-            .inner
-            .tls
-            .get_or_init(|| tls_config(self.inner.roots.as_deref()).map(Arc::new))
-            .clone()
-            .map_err(TransportFailure::Tls)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(Arc::unwrap_or_clone(tls))
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http_connector(connect_timeout));
+        #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+        let connector = {
+            let tls = self
+                .inner
+                .tls
+                .get_or_init(|| tls_config(self.inner.roots.as_deref()).map(Arc::new))
+                .clone()
+                .map_err(TransportFailure::Tls)?;
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(Arc::unwrap_or_clone(tls))
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http_connector(connect_timeout))
+        };
+        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+        let connector = http_connector(connect_timeout);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -328,16 +353,16 @@ pub(crate) fn http_connector(connect_timeout: Duration) -> HttpConnector {
     http
 }
 
-/// rustls with the ring provider and the Mozilla (webpki-roots) trust anchors, or `roots`.
+/// rustls on the build's crypto provider (`azmi_support::crypto`) with the Mozilla
+/// (webpki-roots) trust anchors, or `roots`.
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 fn tls_config(
     roots: Option<&[rustls::pki_types::CertificateDer<'static>]>,
 ) -> Result<rustls::ClientConfig, String> {
     use hyper_rustls::ConfigBuilderExt as _;
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS configuration: {e}"))?;
+    let builder = rustls::ClientConfig::builder_with_provider(azmi_support::crypto::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?;
     let builder = match roots {
         None => builder.with_webpki_roots(),
         Some(roots) => {
@@ -396,6 +421,7 @@ fn failure(error: &hyper_util::client::legacy::Error) -> TransportFailure {
 /// says refused, unreachable, timed out or reset), then hyper's own verdicts.
 fn classify(error: &(dyn StdError + 'static), connecting: bool) -> TransportFailure {
     let chain = chain(error);
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
     if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
         return TransportFailure::Tls(tls.to_string());
     }
@@ -511,6 +537,7 @@ mod tests {
         assert_eq!(classify(&wrapped, true), TransportFailure::ConnectionReset);
     }
 
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
     #[test]
     fn tls_errors_are_found_behind_io_errors() {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);

@@ -24,9 +24,17 @@ impl Entra {
     /// Resolves the configuration of a `kind` credential and builds its driver and cache.
     fn assemble(kind: CredentialKind, parts: EntraParts<dyn Clock>) -> Result<Arc<Self>, Error> {
         let (app, auth) = azmi_support::client_auth::resolve(kind, &parts.env, &parts.options)?;
-        let mut driver = parts.clock.map(Driver::with_clock).unwrap_or_default();
-        if let Some(roots) = azmi_support::client_auth::roots(&app, &parts.options)? {
-            driver = driver.with_roots(roots);
+        let roots = azmi_support::client_auth::roots(&app, &parts.options)?;
+        let driver = parts.clock.map(Driver::with_clock).unwrap_or_default();
+        #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+        let driver = match roots {
+            Some(roots) => driver.with_roots(roots),
+            None => driver,
+        };
+        // Without TLS there is never a root list (extra roots in the options were an error).
+        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+        if let Some(never) = roots {
+            match never {}
         }
         Ok(Arc::new(Entra {
             app,

@@ -5,10 +5,11 @@ use std::sync::{Arc, OnceLock};
 use azmi_core::cause::Cause;
 use azmi_core::http;
 use azmi_core::{
-    AccessToken, Action, Error, ProxyPolicy, TlsPolicy, TokenFlow, TransportFailure, TransportHints,
+    AccessToken, Action, Error, ProxyPolicy, TokenFlow, TransportFailure, TransportHints,
 };
 use ureq::Agent;
 use ureq::config::AutoHeaderValue;
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use azmi_support::trace;
@@ -37,6 +38,7 @@ pub struct Driver {
     proxied: Arc<OnceLock<Agent>>,
     clock: Arc<dyn Clock>,
     /// The trusted roots when not only the WebPKI ones (extra roots for Entra https).
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
     roots: Option<Arc<Vec<Certificate<'static>>>>,
 }
 
@@ -64,17 +66,20 @@ impl Driver {
             direct: agent(None, None),
             proxied: Arc::new(OnceLock::new()),
             clock,
+            #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
             roots: None,
         }
     }
 
     /// This driver trusting exactly `roots` (DER) for https instead of the WebPKI roots alone;
     /// [`azmi_support::tls_roots::with_extra_roots`] gives the WebPKI roots plus extra ones.
+    /// Only with a TLS feature: without one there is no https to trust them for.
     ///
     /// ```
     /// let driver = azmi_ureq::Driver::new().with_roots(&[]);
     /// # let _ = driver;
     /// ```
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
     pub fn with_roots(self, roots: &[rustls::pki_types::CertificateDer<'_>]) -> Self {
         let roots = Arc::new(
             roots
@@ -154,19 +159,30 @@ impl Driver {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, (TransportFailure, Option<Cause>)> {
         let hints = TransportHints::of(&request);
+        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+        if TransportHints::needs_tls(&request) {
+            return Err((
+                TransportFailure::TlsNotBuilt {
+                    enable: crate::TLS_FEATURE,
+                },
+                None,
+            ));
+        }
         // A pinned request gets an agent of its own (PROTOCOL.md §6: no proxy, the pin instead
         // of chain validation); Service Fabric tokens are cached, so it is rarely built.
+        #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
         let pinned;
         let agent = match (hints.tls, hints.proxy) {
-            (TlsPolicy::PinnedSha1(thumbprint), _) => {
-                pinned = crate::tls::pinned_agent(config(None, RootCerts::WebPki), thumbprint)
+            #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+            (azmi_core::TlsPolicy::PinnedSha1(thumbprint), _) => {
+                pinned = crate::tls::pinned_agent(config(None, None), thumbprint)
                     .map_err(|failure| (failure, None))?;
                 &pinned
             }
             (_, ProxyPolicy::Never) => &self.direct,
             _ => self
                 .proxied
-                .get_or_init(|| agent(ureq::Proxy::try_from_env(), self.roots.as_ref())),
+                .get_or_init(|| agent(ureq::Proxy::try_from_env(), self.roots())),
         };
         // An empty body goes out as no body at all: a GET carries no Content-Length.
         let (parts, body) = request.into_parts();
@@ -200,19 +216,43 @@ fn send(
     agent.run(request)
 }
 
+/// The roots the driver trusts: `None` for the WebPKI roots.
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+type Roots<'a> = Option<&'a Arc<Vec<Certificate<'static>>>>;
+/// Without TLS there are no roots to trust.
+#[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+type Roots<'a> = Option<&'a ()>;
+
+impl Driver {
+    fn roots(&self) -> Roots<'_> {
+        #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+        return self.roots.as_ref();
+        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+        None
+    }
+}
+
 /// An agent that never follows redirects (a 3xx is returned to the core as a response), never
 /// turns statuses into errors, uses `proxy` (none for managed identity endpoints) and trusts
 /// `roots` (the WebPKI roots when `None`).
-fn agent(proxy: Option<ureq::Proxy>, roots: Option<&Arc<Vec<Certificate<'static>>>>) -> Agent {
-    let roots = roots.map_or(RootCerts::WebPki, |r| RootCerts::Specific(Arc::clone(r)));
+fn agent(proxy: Option<ureq::Proxy>, roots: Roots<'_>) -> Agent {
     config(proxy, roots).into()
 }
 
 /// The configuration of [`agent`], also used by pinned agents (whose verifier replaces the
-/// roots).
-fn config(proxy: Option<ureq::Proxy>, roots: RootCerts) -> ureq::config::Config {
-    Agent::config_builder()
-        .tls_config(TlsConfig::builder().root_certs(roots).build())
+/// roots). TLS runs on the build's crypto provider (`azmi_support::crypto`).
+fn config(proxy: Option<ureq::Proxy>, roots: Roots<'_>) -> ureq::config::Config {
+    let builder = Agent::config_builder();
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+    let builder = builder.tls_config(
+        TlsConfig::builder()
+            .root_certs(roots.map_or(RootCerts::WebPki, |r| RootCerts::Specific(Arc::clone(r))))
+            .unversioned_rustls_crypto_provider(azmi_support::crypto::provider())
+            .build(),
+    );
+    #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+    let _ = roots;
+    builder
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
@@ -248,6 +288,7 @@ fn classify(error: &ureq::Error, body_limit: usize) -> TransportFailure {
         // ureq reports a certificate the client rejects (and any other rustls failure during
         // the handshake) as an `io::Error` of kind InvalidData wrapping the `rustls::Error`.
         // That is a TLS failure, *failed* (PROTOCOL.md §1.9), not an unavailable endpoint.
+        #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
         E::Io(e) => match e
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -255,9 +296,12 @@ fn classify(error: &ureq::Error, body_limit: usize) -> TransportFailure {
             Some(tls) => TransportFailure::Tls(tls.to_string()),
             None => TransportFailure::from_io_error(e),
         },
+        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+        E::Io(e) => TransportFailure::from_io_error(e),
         E::HostNotFound => TransportFailure::Other("host not found".into()),
         E::ConnectionFailed => TransportFailure::ConnectionRefused,
         E::Tls(e) => TransportFailure::Tls(e.to_string()),
+        #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
         E::Rustls(e) => TransportFailure::Tls(e.to_string()),
         other => TransportFailure::Other(other.to_string()),
     }

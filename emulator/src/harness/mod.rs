@@ -10,6 +10,7 @@ pub mod default_suite;
 #[cfg(unix)]
 pub mod dev_tools;
 pub mod entra_suite;
+pub mod no_tls;
 pub mod observability;
 pub mod scenario_call;
 pub mod scripted;
