@@ -14,6 +14,10 @@
 //! * [`ChainedTokenCredential`] — any credentials, tried in order.
 //! * [`DefaultAzureCredential`] — the chain that runs on a laptop and on Azure alike.
 //! * [`TokenCredential`] — what every credential is, so chains can hold any of them.
+//! * `AzureCoreCredential` (feature `azure_core`) — any of them as the Azure SDK for Rust's
+//!   `azure_core::credentials::TokenCredential`, for the official clients.
+//! * `ObjectStoreCredential` (feature `object_store`) — any of them as object_store's Azure
+//!   `CredentialProvider`, for Arrow, DataFusion, Polars and delta-rs.
 //! * [`TokenCache`] — the single-flight cache, for any fetch.
 //! * [`Driver`] — the one driver loop; any `azmi-core` flow runs through it.
 //! * [`Clock`], [`SystemClock`], [`FastForwardClock`] — time and sleeping, injectable for tests.
@@ -63,6 +67,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "azure_core")]
+mod azure_core;
 mod cache;
 mod chain;
 mod clock;
@@ -71,9 +77,15 @@ mod default;
 mod dev_tools;
 mod driver;
 mod entra;
+#[cfg(feature = "object_store")]
+mod object_store;
 mod tls;
 mod token_credential;
 
+#[cfg(feature = "azure_core")]
+pub use crate::azure_core::AzureCoreCredential;
+#[cfg(feature = "object_store")]
+pub use crate::object_store::ObjectStoreCredential;
 /// The process environment snapshot and the jitter seed the core asks for (`azmi-support`'s,
 /// shared by both transports).
 pub use azmi_support::env::{jitter_seed, process_env};
