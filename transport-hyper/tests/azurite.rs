@@ -137,4 +137,5 @@ async fn azurite_refuses_a_token_for_another_audience() {
         ),
         "{error}"
     );
+    assert!(error.to_string().contains("audience"), "{error}");
 }
