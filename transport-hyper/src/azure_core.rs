@@ -28,9 +28,11 @@ use crate::TokenCredential;
 /// * The token keeps azmi's expiry (`expires_on`, the same `time::OffsetDateTime`), and azmi's
 ///   cache still decides when to refresh; the SDK's own cache in front of it only adds hits.
 /// * Errors are [`azure_core::error::ErrorKind::Credential`]. The message is azmi's, followed by
-///   its class (`[azmi: unavailable]`, `[azmi: failed]` or `[azmi: configuration]`), and the
-///   [`azmi_core::Error`] itself is the source: `err.downcast_ref::<azmi_core::Error>()` or
-///   [`std::error::Error::source`] gives it back with its kind, status and URL.
+///   its class (PROTOCOL.md §1.9): `[azmi: unavailable]`, `[azmi: failed]` or
+///   `[azmi: configuration]`. The [`azmi_core::Error`] itself is the source:
+///   `err.downcast_ref::<azmi_core::Error>()` or [`std::error::Error::source`] gives it back
+///   with its kind, status and URL. (An SDK pipeline's retry policy may wrap this error in one
+///   of its own; the azmi error is then further down the `source()` chain.)
 ///
 /// ```
 /// use std::sync::Arc;

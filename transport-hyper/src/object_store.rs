@@ -23,7 +23,8 @@ const STORE: &str = "MicrosoftAzure";
 /// object_store asks for a credential before every request; azmi's cache answers all but the
 /// first (and the refreshes) without I/O. An azmi error becomes
 /// [`object_store::Error::Generic`] with store `MicrosoftAzure` and the [`azmi_core::Error`] as
-/// its source, so its class (*unavailable*, *failed*, *configuration*) and message stay readable.
+/// its source, so its class (*unavailable*, *failed*, *configuration*: PROTOCOL.md §1.9) and message
+/// stay readable.
 ///
 /// ```
 /// use std::sync::Arc;
