@@ -94,7 +94,34 @@ impl Azd {
 
     /// Starts one acquisition.
     pub fn flow(&self, scopes: &[&str]) -> Result<TokenFlow, Error> {
-        let command = self.command(self.scope(scopes)?)?;
+        self.flow_with_claims(scopes, None)
+    }
+
+    /// Starts one acquisition answering a claims challenge, if any: `--claims <base64>` is
+    /// added (azd ≥ 1.18.1, PROTOCOL.md §12); an older azd's "unknown flag" is reported as such.
+    ///
+    /// ```
+    /// use azmi_core::{Action, EnvSnapshot};
+    /// use azmi_core::azd::Azd;
+    /// let azd = Azd::new(&EnvSnapshot::new(), Default::default()).unwrap();
+    /// let mut flow = azd.flow_with_claims(&["https://vault.azure.net/.default"], Some("{}")).unwrap();
+    /// let Action::Run(command) = flow.poll(azmi_core::time::OffsetDateTime::UNIX_EPOCH) else { panic!() };
+    /// assert!(command.args.ends_with(&["--claims".to_string(), "e30=".to_string()]));
+    /// ```
+    pub fn flow_with_claims(
+        &self,
+        scopes: &[&str],
+        claims: Option<&str>,
+    ) -> Result<TokenFlow, Error> {
+        let mut command = self.command(self.scope(scopes)?)?;
+        if let Some(claims) = claims {
+            crate::claims::TokenRequestOptions::new()
+                .with_claims(claims)
+                .check(CREDENTIAL_NAME)?;
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
+            command.args.extend(["--claims".to_owned(), encoded]);
+        }
         Ok(TokenFlow::run(
             command,
             crate::flow::Interpreter::Azd(self.setup.clone()),
@@ -111,12 +138,21 @@ pub(crate) fn interpret(
 ) -> Result<AccessToken, Error> {
     let result = dev_tool::classify(&TOOL, setup, outcome, |stdout| parse_output(stdout, t_req));
     result.map_err(|e| match outcome {
+        // PROTOCOL.md §12: `--claims` needs azd ≥ 1.18.1.
+        Ok(output) if contains(&output.stderr, b"unknown flag: --claims") => e.with_detail(Some(
+            "azd answered \"unknown flag: --claims\": it is too old for claims; upgrade the Azure Developer CLI to 1.18.1 or later"
+                .to_owned(),
+        )),
         Ok(output) => match stderr_message(&output.stderr) {
             Some(message) => e.with_detail(Some(message)),
             None => e,
         },
         Err(_) => e,
     })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn text(v: Option<&Value>) -> Option<&str> {

@@ -117,6 +117,39 @@ impl AzureCli {
     }
 }
 
+impl AzureCli {
+    /// The answer to a claims challenge (PROTOCOL.md §11): `az account get-access-token` takes no
+    /// claims, so the user must log in again with them. *Failed*, or *unavailable* inside
+    /// DefaultAzureCredential. The command it names carries the claims in base64.
+    ///
+    /// ```
+    /// use azmi_core::{EnvSnapshot, ErrorKind};
+    /// use azmi_core::azure_cli::AzureCli;
+    /// let az = AzureCli::new(&EnvSnapshot::new(), Default::default()).unwrap();
+    /// let e = az.claims_error("{}");
+    /// assert_eq!(e.kind(), ErrorKind::Failed);
+    /// assert!(e.to_string().contains("az login --claims-challenge e30="), "{e}");
+    /// ```
+    pub fn claims_error(&self, claims: &str) -> Error {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
+        let tenant = self
+            .setup
+            .tenant
+            .as_ref()
+            .map(|t| format!(" --tenant {t}"))
+            .unwrap_or_default();
+        let message = format!(
+            "the Azure CLI cannot answer a claims challenge itself; run `az login --claims-challenge {encoded}{tenant}`, then try again"
+        );
+        if self.setup.in_chain {
+            Error::unavailable(CREDENTIAL_NAME, message)
+        } else {
+            Error::failed(CREDENTIAL_NAME, message)
+        }
+    }
+}
+
 /// Classifies a run of `az` that started at `t_req` (PROTOCOL.md §11).
 pub(crate) fn interpret(
     setup: &Setup,

@@ -130,8 +130,14 @@ pub trait DeveloperTool: Sized + Send + Sync + fmt::Debug + 'static {
     /// The one valid scope of a request, or the configuration error that says what is wrong.
     fn scope<'a>(&self, scopes: &[&'a str]) -> Result<&'a str, Error>;
 
-    /// Starts one acquisition; `local_offset` is the driver's local UTC offset, if it knows it.
-    fn start(&self, scopes: &[&str], local_offset: Option<UtcOffset>) -> Result<TokenFlow, Error>;
+    /// Starts one acquisition; `claims` is a claims challenge (PROTOCOL.md §11, §12, §14), if
+    /// any; `local_offset` is the driver's local UTC offset, if it knows it.
+    fn start(
+        &self,
+        scopes: &[&str],
+        claims: Option<&str>,
+        local_offset: Option<UtcOffset>,
+    ) -> Result<TokenFlow, Error>;
 }
 
 impl DeveloperTool for crate::azure_cli::AzureCli {
@@ -145,8 +151,16 @@ impl DeveloperTool for crate::azure_cli::AzureCli {
         crate::azure_cli::AzureCli::scope(self, scopes)
     }
 
-    fn start(&self, scopes: &[&str], local_offset: Option<UtcOffset>) -> Result<TokenFlow, Error> {
-        self.flow(scopes, local_offset)
+    fn start(
+        &self,
+        scopes: &[&str],
+        claims: Option<&str>,
+        local_offset: Option<UtcOffset>,
+    ) -> Result<TokenFlow, Error> {
+        match claims {
+            None => self.flow(scopes, local_offset),
+            Some(claims) => Err(self.claims_error(claims)),
+        }
     }
 }
 
@@ -162,8 +176,13 @@ impl DeveloperTool for crate::azd::Azd {
     }
 
     /// azd reports its expiry in UTC: the offset is not needed.
-    fn start(&self, scopes: &[&str], _local_offset: Option<UtcOffset>) -> Result<TokenFlow, Error> {
-        self.flow(scopes)
+    fn start(
+        &self,
+        scopes: &[&str],
+        claims: Option<&str>,
+        _local_offset: Option<UtcOffset>,
+    ) -> Result<TokenFlow, Error> {
+        self.flow_with_claims(scopes, claims)
     }
 }
 
@@ -289,6 +308,7 @@ pub trait AssembleDefault: Sized {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct DefaultAzureCredentialBuilder<C: AssembleDefault> {
     env: Option<EnvSnapshot>,
+    probe_timeout: std::time::Duration,
     clock: Option<Arc<C::Clock>>,
     credential: PhantomData<fn() -> C>,
 }
@@ -303,15 +323,17 @@ impl<C: AssembleDefault> fmt::Debug for DefaultAzureCredentialBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DefaultAzureCredentialBuilder")
             .field("env", &self.env)
+            .field("probe_timeout", &self.probe_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl<C: AssembleDefault> DefaultAzureCredentialBuilder<C> {
-    /// A builder with the process environment and the system clock.
+    /// A builder with the process environment, the system clock and the 1 s IMDS probe.
     pub fn new() -> Self {
         DefaultAzureCredentialBuilder {
             env: None,
+            probe_timeout: crate::imds::PROBE_TIMEOUT,
             clock: None,
             credential: PhantomData,
         }
@@ -329,10 +351,20 @@ impl<C: AssembleDefault> DefaultAzureCredentialBuilder<C> {
         self
     }
 
-    /// Plans the members ([`crate::chain::default_members`]) and chains them.
+    /// The managed identity member's IMDS probe gives up after `timeout` in total (connect plus
+    /// response; PROTOCOL.md §2.1). Default 1 s; `build` rejects zero and more than
+    /// [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT) (30 s) with a configuration error.
+    /// The probe is armed only for IMDS at its default address, so a host whose IMDS is slow
+    /// to answer (a busy VM) may want more, and a program that is rarely on Azure less.
+    pub fn probe_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// Plans the members ([`crate::chain::default_members_probing`]) and chains them.
     pub fn build(self) -> Result<C, Error> {
         let env = self.env.unwrap_or_else(C::process_env);
-        let plans = crate::chain::default_members(&env)?;
+        let plans = crate::chain::default_members_probing(&env, self.probe_timeout)?;
         C::assemble(plans, &env, self.clock)
     }
 }

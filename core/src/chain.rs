@@ -166,6 +166,26 @@ pub enum Planned {
 /// # Ok::<(), azmi_core::Error>(())
 /// ```
 pub fn default_members(env: &EnvSnapshot) -> Result<Vec<MemberPlan>, Error> {
+    default_members_probing(env, crate::imds::PROBE_TIMEOUT)
+}
+
+/// [`default_members`] with the managed identity's IMDS probe timing out after `probe_timeout`
+/// (PROTOCOL.md §2.1); a timeout out of range is a configuration error.
+///
+/// ```
+/// use std::time::Duration;
+/// use azmi_core::chain::default_members_probing;
+/// use azmi_core::EnvSnapshot;
+/// assert!(default_members_probing(&EnvSnapshot::new(), Duration::from_millis(300)).is_ok());
+/// assert!(default_members_probing(&EnvSnapshot::new(), Duration::ZERO).is_err());
+/// ```
+pub fn default_members_probing(
+    env: &EnvSnapshot,
+    probe_timeout: std::time::Duration,
+) -> Result<Vec<MemberPlan>, Error> {
+    crate::imds::check_probe_timeout(probe_timeout).map_err(|message| {
+        Error::configuration(DEFAULT_CREDENTIAL_NAME, message).with_source(crate::Source::Imds)
+    })?;
     let value = env.get(AZURE_TOKEN_CREDENTIALS);
     let selected = selection(value)?;
     let by = match value.map(str::trim).filter(|v| !v.is_empty()) {
@@ -186,7 +206,7 @@ pub fn default_members(env: &EnvSnapshot) -> Result<Vec<MemberPlan>, Error> {
                     plan: None,
                 };
             }
-            let (why, plan) = plan_member(member, env, only_mi);
+            let (why, plan) = plan_member(member, env, only_mi, probe_timeout);
             MemberPlan {
                 member,
                 why: format!("{by}; {why}"),
@@ -200,6 +220,7 @@ fn plan_member(
     member: Member,
     env: &EnvSnapshot,
     only_mi: bool,
+    probe_timeout: std::time::Duration,
 ) -> (String, Result<Planned, Error>) {
     match member {
         Member::Environment => (
@@ -211,7 +232,9 @@ fn plan_member(
             Ok(Planned::WorkloadIdentity),
         ),
         Member::ManagedIdentity => {
-            let mut options = ManagedIdentityOptions::default().with_imds_probe(!only_mi);
+            let mut options = ManagedIdentityOptions::default()
+                .with_imds_probe(!only_mi)
+                .with_probe_timeout(probe_timeout);
             let mut why = String::new();
             if let Some(id) = env.get(AZURE_CLIENT_ID) {
                 options = options.with_client_id(id);
@@ -224,8 +247,11 @@ fn plan_member(
                     let probe = match mi.detection().endpoint() {
                         crate::source::Endpoint::Imds {
                             overridden: false, ..
-                        } if !only_mi => ", behind the 1 s IMDS probe",
-                        _ => "",
+                        } if !only_mi => format!(
+                            ", behind the {} IMDS probe",
+                            crate::imds::describe(probe_timeout)
+                        ),
+                        _ => String::new(),
                     };
                     why.push_str(&format!(
                         "source {} at {}{probe}",
@@ -261,7 +287,7 @@ fn plan_member(
 /// ```
 pub fn unavailable_member(construction: &Error) -> Error {
     let mut e = Error::unavailable(construction.credential(), construction.message().to_owned());
-    if let Some(source) = construction.source() {
+    if let Some(source) = construction.identity_source() {
         e = e.with_source(source);
     }
     e

@@ -153,6 +153,7 @@ pub struct EnvSnapshot {
     vars: BTreeMap<String, String>,
     arc_agent_installed: bool,
     arc_token_dir: Option<String>,
+    imds_base: String,
 }
 
 impl Default for EnvSnapshot {
@@ -161,6 +162,7 @@ impl Default for EnvSnapshot {
             vars: BTreeMap::new(),
             arc_agent_installed: false,
             arc_token_dir: arc_token_dir(Os::current(), None),
+            imds_base: crate::source::IMDS_DEFAULT_BASE.to_string(),
         }
     }
 }
@@ -275,6 +277,29 @@ impl EnvSnapshot {
         self.arc_token_dir.as_deref()
     }
 
+    /// Sets where this host's IMDS listens when no variable overrides it: a host fact, like the
+    /// Arc token directory, that no production process reads from anywhere — it is always
+    /// `http://169.254.169.254` there. Tests and benchmarks point it at loopback to exercise what
+    /// only the default address has, DefaultAzureCredential's probe (PROTOCOL.md §2.1), without
+    /// sending anything to the real address. `AZURE_POD_IDENTITY_AUTHORITY_HOST` still wins, and
+    /// still turns the probe off.
+    ///
+    /// ```
+    /// use azmi_core::EnvSnapshot;
+    /// assert_eq!(EnvSnapshot::new().imds_base(), "http://169.254.169.254");
+    /// let env = EnvSnapshot::new().with_imds_base("http://127.0.0.1:41600");
+    /// assert_eq!(env.imds_base(), "http://127.0.0.1:41600");
+    /// ```
+    pub fn with_imds_base(mut self, base: impl Into<String>) -> Self {
+        self.imds_base = base.into();
+        self
+    }
+
+    /// The IMDS base used when no variable overrides it (see [`EnvSnapshot::with_imds_base`]).
+    pub fn imds_base(&self) -> &str {
+        &self.imds_base
+    }
+
     /// Whether the Azure Arc agent binary was found on this host.
     pub fn arc_agent_installed(&self) -> bool {
         self.arc_agent_installed
@@ -293,6 +318,7 @@ impl fmt::Debug for EnvSnapshot {
             .field("set", &self.vars.keys().collect::<Vec<_>>())
             .field("arc_agent_installed", &self.arc_agent_installed)
             .field("arc_token_dir", &self.arc_token_dir)
+            .field("imds_base", &self.imds_base)
             .finish()
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::cause::Cause;
 use crate::source::Source;
 
 /// The class of an error, which decides what a credential chain does next (PROTOCOL.md §0, §1.9).
@@ -46,7 +47,11 @@ impl ErrorKind {
 /// assert_eq!(e.kind(), ErrorKind::Configuration);
 /// assert_eq!(e.to_string(), "ManagedIdentityCredential: exactly one scope is required; got 2");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// [`std::error::Error::source`] returns the underlying cause where there is one (the I/O, TLS
+/// or JSON error behind it, see [`Error::with_cause`]); [`Error::identity_source`] names the
+/// managed identity source.
+#[derive(Clone, Debug)]
 pub struct Error {
     kind: ErrorKind,
     credential: &'static str,
@@ -58,7 +63,41 @@ pub struct Error {
     retry_after: Option<Duration>,
     /// A chain's aggregate: the message is the whole text, with no `credential: ` prefix.
     aggregate: bool,
+    /// What the transport or the parser saw ([`crate::cause`]); boxed so that the error stays
+    /// small on every `Result` path (one thin pointer).
+    cause: Option<Box<Cause>>,
 }
+
+/// Equal when everything but the cause is equal and the causes read the same (a cause is a
+/// trait object with no equality of its own).
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        let cause = |e: &Error| e.cause.as_ref().map(|c| c.to_string());
+        (
+            self.kind,
+            self.credential,
+            self.source,
+            &self.message,
+            &self.url,
+            self.status,
+            &self.detail,
+            self.retry_after,
+            self.aggregate,
+        ) == (
+            other.kind,
+            other.credential,
+            other.source,
+            &other.message,
+            &other.url,
+            other.status,
+            &other.detail,
+            other.retry_after,
+            other.aggregate,
+        ) && cause(self) == cause(other)
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     fn new(kind: ErrorKind, credential: &'static str, message: impl Into<String>) -> Self {
@@ -72,6 +111,7 @@ impl Error {
             detail: None,
             retry_after: None,
             aggregate: false,
+            cause: None,
         }
     }
 
@@ -169,6 +209,28 @@ impl Error {
         self
     }
 
+    /// Records the underlying cause, returned by [`std::error::Error::source`]. Its texts are
+    /// scrubbed of the request's secrets with the rest of the error ([`crate::cause`]).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let e = azmi_core::Error::unavailable("ManagedIdentityCredential", "no endpoint answered")
+    ///     .with_cause(io);
+    /// assert!(e.source().is_some());
+    /// ```
+    #[must_use]
+    pub fn with_cause(self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.with_shared_cause(Some(std::sync::Arc::from(cause.into())))
+    }
+
+    /// Records a shared cause, or none.
+    #[must_use]
+    pub(crate) fn with_shared_cause(mut self, cause: Option<Cause>) -> Self {
+        self.cause = cause.map(Box::new);
+        self
+    }
+
     /// This error with every value of `secrets` scrubbed from its message, URL and detail
     /// ([`crate::error_body::scrub`]): the flow applies it to every error it ends with, so a
     /// secret the request carried cannot come back through an echoing endpoint or a transport's
@@ -181,6 +243,9 @@ impl Error {
         self.message = scrub(&self.message, secrets);
         self.url = self.url.map(|url| scrub(&url, secrets));
         self.detail = self.detail.map(|detail| scrub(&detail, secrets));
+        self.cause = self
+            .cause
+            .map(|cause| Box::new(crate::cause::scrubbed(*cause, secrets)));
         self
     }
 
@@ -212,8 +277,9 @@ impl Error {
         self.credential
     }
 
-    /// The managed identity source, where one was selected.
-    pub fn source(&self) -> Option<Source> {
+    /// The managed identity source, where one was selected. (The underlying cause is
+    /// [`std::error::Error::source`].)
+    pub fn identity_source(&self) -> Option<Source> {
         self.source
     }
 
@@ -257,4 +323,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|cause| cause.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::file::FileFailure;
 use crate::identity::Identity;
 use crate::request::RequestTemplate;
-use crate::retry::{RetryDecision, RetryPolicy, RetryState, Retryable, server_delay};
+use crate::retry::{RetryDecision, RetryPolicy, RetryState, Retryable, SleepReason, server_delay};
 use crate::secret::Secret;
 use crate::source::Source;
 use crate::token::{AccessToken, parse_token_response};
@@ -82,6 +82,8 @@ pub enum FlowState {
 #[derive(Debug)]
 pub(crate) struct Probe {
     pub(crate) request: RequestTemplate,
+    /// Its total timeout, named in the error when it got no answer.
+    pub(crate) timeout: Duration,
     /// Shared with the owning credential: set once an endpoint answered, so later flows skip it.
     pub(crate) passed: Arc<AtomicBool>,
 }
@@ -105,6 +107,7 @@ enum State {
     },
     Sleeping {
         until: OffsetDateTime,
+        reason: SleepReason,
     },
     ReadFile {
         path: String,
@@ -213,6 +216,21 @@ impl TokenFlow {
         }
     }
 
+    /// Why the flow is sleeping, while it is (after an [`Action::Sleep`], until the next
+    /// attempt): for drivers that log.
+    pub fn sleep_reason(&self) -> Option<SleepReason> {
+        match &self.machine {
+            Machine::Http(http) => http.sleep_reason(),
+            Machine::Process(_) => None,
+        }
+    }
+
+    /// Whether the request of the last [`Action::Send`] is the IMDS probe (PROTOCOL.md §2.1)
+    /// rather than a token request attempt: for drivers that log.
+    pub fn awaiting_probe(&self) -> bool {
+        self.state() == FlowState::AwaitingProbe
+    }
+
     /// How many token request attempts (or program runs) have been handed out (the probe not
     /// counted).
     pub fn attempts(&self) -> u32 {
@@ -249,8 +267,20 @@ impl TokenFlow {
     /// TLS …; [`TransportFailure::from_io_error`](crate::TransportFailure) maps I/O errors); then
     /// call [`TokenFlow::poll`].
     pub fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
+        self.handle_failure_caused(now, failure, None);
+    }
+
+    /// [`TokenFlow::handle_failure`] with the error the transport saw (an `io::Error`, a TLS
+    /// error …): if the flow ends on this failure, its error returns `cause` from
+    /// [`std::error::Error::source`], scrubbed of the request's secrets like its other texts.
+    pub fn handle_failure_caused(
+        &mut self,
+        now: OffsetDateTime,
+        failure: TransportFailure,
+        cause: Option<crate::cause::Cause>,
+    ) {
         match &mut self.machine {
-            Machine::Http(http) => http.handle_failure(now, failure),
+            Machine::Http(http) => http.handle_failure(now, failure, cause),
             Machine::Process(p) => p.misuse("handle_failure was called on a program run"),
         }
     }
@@ -259,8 +289,19 @@ impl TokenFlow {
     /// transport could not read it under the action's constraints; then call
     /// [`TokenFlow::poll`].
     pub fn handle_file(&mut self, now: OffsetDateTime, contents: Result<Vec<u8>, FileFailure>) {
+        self.handle_file_caused(now, contents, None);
+    }
+
+    /// [`TokenFlow::handle_file`] with the I/O error behind a failed read: if the flow ends on
+    /// it, its error returns `cause` from [`std::error::Error::source`].
+    pub fn handle_file_caused(
+        &mut self,
+        now: OffsetDateTime,
+        contents: Result<Vec<u8>, FileFailure>,
+        cause: Option<crate::cause::Cause>,
+    ) {
         match &mut self.machine {
-            Machine::Http(http) => http.handle_file(now, contents),
+            Machine::Http(http) => http.handle_file(now, contents, cause),
             Machine::Process(p) => p.misuse("handle_file was called on a program run"),
         }
     }
@@ -473,7 +514,7 @@ impl HttpFlow {
                 _ => self.send_attempt(now),
             },
             State::Ready => self.send_attempt(now),
-            State::Sleeping { until } if now < *until => {
+            State::Sleeping { until, .. } if now < *until => {
                 Action::Sleep((*until - now).try_into().unwrap_or(Duration::ZERO))
             }
             State::Sleeping { .. } => self.send_attempt(now),
@@ -537,30 +578,43 @@ impl HttpFlow {
     /// once per `Send` that got no complete response (refused, timed out, reset, body too large,
     /// TLS …; [`TransportFailure::from_io_error`](crate::TransportFailure) maps I/O errors); then
     /// call [`TokenFlow::poll`].
-    pub(crate) fn handle_failure(&mut self, now: OffsetDateTime, failure: TransportFailure) {
+    pub(crate) fn handle_failure(
+        &mut self,
+        now: OffsetDateTime,
+        failure: TransportFailure,
+        cause: Option<crate::cause::Cause>,
+    ) {
         match self.state {
             State::AwaitingProbe => {
+                let within = self
+                    .probe
+                    .as_ref()
+                    .map(|p| crate::imds::describe(p.timeout))
+                    .unwrap_or_default();
                 let e = Error::unavailable(
                     self.credential,
-                    format!("the IMDS probe got no answer within 1 s ({failure}); this host is not an Azure VM or IMDS is blocked"),
+                    format!("the IMDS probe got no answer within {within} ({failure}); this host is not an Azure VM or IMDS is blocked"),
                 )
                 .with_source(self.source)
-                .with_url(self.probe_url());
+                .with_url(self.probe_url())
+                .with_shared_cause(cause);
                 self.finish(Err(e));
             }
             State::Awaiting { .. } => {
                 if failure.is_transient() {
                     match self.retry.decide(Retryable::Transient, now) {
-                        RetryDecision::RetryAfter(wait) => self.sleep(now, wait),
+                        RetryDecision::RetryAfter(wait) => {
+                            self.sleep(now, wait, SleepReason::TransientFailure);
+                        }
                         RetryDecision::Exhausted | RetryDecision::OverBudget(_) => {
                             let e =
                                 classify::failure_error(&self.context(), &failure, self.attempts);
-                            self.finish(Err(e));
+                            self.finish(Err(e.with_shared_cause(cause)));
                         }
                     }
                 } else {
                     let e = classify::failure_error(&self.context(), &failure, self.attempts);
-                    self.finish(Err(e));
+                    self.finish(Err(e.with_shared_cause(cause)));
                 }
             }
             State::Done(_) => {}
@@ -576,7 +630,10 @@ impl HttpFlow {
         &mut self,
         now: OffsetDateTime,
         contents: Result<Vec<u8>, FileFailure>,
+        cause: Option<crate::cause::Cause>,
     ) {
+        // The cause belongs to a failed read only, never to contents found unusable.
+        let cause = cause.filter(|_| contents.is_err());
         let path = match &self.state {
             State::AwaitingFile { path } => path.clone(),
             State::Done(_) => return,
@@ -597,7 +654,7 @@ impl HttpFlow {
                     let e = self.failed(format!(
                         "the federated token file {path} cannot be used: {why}"
                     ));
-                    self.finish(Err(e));
+                    self.finish(Err(e.with_shared_cause(cause)));
                 }
             }
             return;
@@ -618,7 +675,7 @@ impl HttpFlow {
             }
             (Err(why), _) => {
                 let e = self.failed(format!("Azure Arc's key file {path} cannot be used: {why}"));
-                self.finish(Err(e));
+                self.finish(Err(e.with_shared_cause(cause)));
             }
             (Ok(_), None) => {
                 let _ = self.misuse("handle_file was called on a flow that reads no file");
@@ -714,9 +771,13 @@ impl HttpFlow {
             return;
         }
         if (200..300).contains(&status) {
+            // A body that is not JSON at all keeps the parser's position as the cause.
             let result = parse_token_response(response.body(), t_req)
                 .map(|parsed| parsed.token)
-                .map_err(|e| classify::parse_error(&self.context(), status, e));
+                .map_err(|e| {
+                    classify::parse_error(&self.context(), status, e)
+                        .with_shared_cause(crate::cause::json_error(response.body()))
+                });
             self.finish(result);
             return;
         }
@@ -729,7 +790,13 @@ impl HttpFlow {
                 server_delay,
             };
             match self.retry.decide(outcome, now) {
-                RetryDecision::RetryAfter(wait) => return self.sleep(now, wait),
+                RetryDecision::RetryAfter(wait) => {
+                    let reason = match server_delay {
+                        Some(_) => SleepReason::ServerDelay { status },
+                        None => SleepReason::Backoff { status },
+                    };
+                    return self.sleep(now, wait, reason);
+                }
                 RetryDecision::Exhausted => {}
                 // Only a delay the server sent is reported as one it asked for; a computed
                 // back-off that would overrun the budget simply ends the retries.
@@ -769,8 +836,18 @@ impl HttpFlow {
         Action::Send(request)
     }
 
-    fn sleep(&mut self, now: OffsetDateTime, wait: Duration) {
-        self.state = State::Sleeping { until: now + wait };
+    fn sleep(&mut self, now: OffsetDateTime, wait: Duration, reason: SleepReason) {
+        self.state = State::Sleeping {
+            until: now + wait,
+            reason,
+        };
+    }
+
+    fn sleep_reason(&self) -> Option<SleepReason> {
+        match self.state {
+            State::Sleeping { reason, .. } => Some(reason),
+            _ => None,
+        }
     }
 
     /// Ends the flow. Every error passes through here, so this is where the secrets the

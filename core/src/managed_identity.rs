@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::claims::TokenRequestOptions;
 use crate::env::EnvSnapshot;
 use crate::error::Error;
 use crate::flow::{Probe, TokenFlow};
@@ -12,6 +13,7 @@ use crate::options::ManagedIdentityOptions;
 use crate::retry::RetryPolicy;
 use crate::scope;
 use crate::source::{Detection, Endpoint, Source};
+use crate::token::AccessToken;
 use crate::{app_service, arc, azure_ml, cloud_shell, imds, service_fabric};
 
 /// The name errors carry.
@@ -51,10 +53,12 @@ impl ManagedIdentity {
         let config_error =
             |message: String| Error::configuration(CREDENTIAL_NAME, message).with_source(source);
         options.identity.validate().map_err(config_error)?;
+        crate::imds::check_probe_timeout(options.probe_timeout).map_err(config_error)?;
         options
             .identity
             .query_parameter(source)
             .map_err(config_error)?;
+        crate::claims::check_capabilities(&options.client_capabilities).map_err(config_error)?;
         Ok(ManagedIdentity {
             detection,
             options,
@@ -98,7 +102,36 @@ impl ManagedIdentity {
     ///
     /// Fails with a configuration error when the scopes are not exactly one valid scope.
     pub fn flow(&self, scopes: &[&str], jitter_seed: u64) -> Result<TokenFlow, Error> {
+        self.flow_with(scopes, &TokenRequestOptions::default(), None, jitter_seed)
+    }
+
+    /// Starts a token acquisition with request options: a claims request (PROTOCOL.md §14) is
+    /// meant to bypass the cache, and `replaced` is the cached token it replaces, if any, which
+    /// Service Fabric is told about (`token_sha256_to_refresh`). The other sources send the
+    /// same request as [`ManagedIdentity::flow`]: their endpoints take no claims.
+    ///
+    /// Fails with a configuration error when the scopes are not exactly one valid scope or the
+    /// claims are not a JSON object.
+    ///
+    /// ```
+    /// use azmi_core::{EnvSnapshot, ManagedIdentity, ManagedIdentityOptions, TokenRequestOptions};
+    /// let env = EnvSnapshot::from_pairs([("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:8080")]);
+    /// let mi = ManagedIdentity::new(&env, ManagedIdentityOptions::default()).unwrap();
+    /// let claims = TokenRequestOptions::new().with_claims(r#"{"access_token":{}}"#);
+    /// let flow = mi.flow_with(&["https://vault.azure.net/.default"], &claims, None, 42).unwrap();
+    /// # let _ = flow;
+    /// ```
+    pub fn flow_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+        replaced: Option<&AccessToken>,
+        jitter_seed: u64,
+    ) -> Result<TokenFlow, Error> {
         let source = self.source();
+        options
+            .check(CREDENTIAL_NAME)
+            .map_err(|e| e.with_source(source))?;
         let config_error =
             |message: String| Error::configuration(CREDENTIAL_NAME, message).with_source(source);
         let resource = scope::to_resource(self.scope(scopes)?);
@@ -111,8 +144,9 @@ impl ManagedIdentity {
                 let probe =
                     if o.imds_probe && !*overridden && !self.probe_passed.load(Ordering::Acquire) {
                         Some(Probe {
-                            request: imds::probe_request(base, o.body_limit)
+                            request: imds::probe_request(base, o.probe_timeout, o.body_limit)
                                 .map_err(config_error)?,
+                            timeout: o.probe_timeout,
                             passed: Arc::clone(&self.probe_passed),
                         })
                     } else {
@@ -132,9 +166,21 @@ impl ManagedIdentity {
             } => {
                 // The standard policy never retries a 404, which Service Fabric advises against
                 // retrying (PROTOCOL.md §6).
-                let request =
-                    service_fabric::token_request(url, header, thumbprint, resource, hints)
-                        .map_err(config_error)?;
+                let revocation = service_fabric::Revocation {
+                    token_to_refresh: replaced
+                        .filter(|_| options.bypasses_cache())
+                        .map(AccessToken::secret),
+                    capabilities: &o.client_capabilities,
+                };
+                let request = service_fabric::token_request(
+                    url,
+                    header,
+                    thumbprint,
+                    resource,
+                    &revocation,
+                    hints,
+                )
+                .map_err(config_error)?;
                 (request, RetryPolicy::Standard, None)
             }
             Endpoint::Arc { url } => {

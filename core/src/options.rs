@@ -35,6 +35,12 @@ pub struct ManagedIdentityOptions {
     /// Arms the DefaultAzureCredential IMDS probe (PROTOCOL.md §2.1); it applies only when the
     /// source is IMDS at its default address. Default: off.
     pub imds_probe: bool,
+    /// Client capabilities (such as `CP1`, for continuous access evaluation), sent as `xms_cc`
+    /// where the source takes them: Service Fabric only (PROTOCOL.md §14). Default: none.
+    pub client_capabilities: Vec<String>,
+    /// The probe's total timeout (connect plus response), when armed: more than zero and at
+    /// most [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT). Default: 1 s.
+    pub probe_timeout: Duration,
 }
 
 impl Default for ManagedIdentityOptions {
@@ -45,6 +51,8 @@ impl Default for ManagedIdentityOptions {
             timeout: DEFAULT_TIMEOUT,
             body_limit: DEFAULT_BODY_LIMIT,
             imds_probe: false,
+            client_capabilities: Vec::new(),
+            probe_timeout: crate::imds::PROBE_TIMEOUT,
         }
     }
 }
@@ -53,6 +61,21 @@ impl ManagedIdentityOptions {
     /// Selects an identity.
     pub fn with_identity(mut self, identity: Identity) -> Self {
         self.identity = identity;
+        self
+    }
+
+    /// Declares client capabilities (PROTOCOL.md §14), e.g. `["CP1"]`.
+    ///
+    /// ```
+    /// let options = azmi_core::ManagedIdentityOptions::default().with_client_capabilities(["CP1"]);
+    /// assert_eq!(options.client_capabilities, ["CP1"]);
+    /// ```
+    pub fn with_client_capabilities<I, S>(mut self, capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.client_capabilities = capabilities.into_iter().map(Into::into).collect();
         self
     }
 
@@ -92,6 +115,21 @@ impl ManagedIdentityOptions {
     /// Arms or disarms the IMDS probe.
     pub fn with_imds_probe(mut self, enabled: bool) -> Self {
         self.imds_probe = enabled;
+        self
+    }
+
+    /// Sets the IMDS probe's total timeout (PROTOCOL.md §2.1); `build` rejects zero and more
+    /// than [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use azmi_core::{EnvSnapshot, ManagedIdentity, ManagedIdentityOptions};
+    /// let options = ManagedIdentityOptions::default().with_probe_timeout(Duration::ZERO);
+    /// let e = ManagedIdentity::new(&EnvSnapshot::new(), options).unwrap_err();
+    /// assert!(e.message().contains("probe timeout"));
+    /// ```
+    pub fn with_probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
         self
     }
 }

@@ -6,6 +6,26 @@ use http::{Method, Request};
 
 use crate::hints::TransportHints;
 
+/// `uri` without userinfo, query or fragment: what errors and logs may show of a request's URL
+/// (a query can carry identity selectors, userinfo a password).
+///
+/// ```
+/// let uri: azmi_core::http::Uri = "http://u:p@127.0.0.1:8080/msi/token?resource=x".parse().unwrap();
+/// assert_eq!(azmi_core::uri_without_query(&uri), "http://127.0.0.1:8080/msi/token");
+/// ```
+pub fn uri_without_query(uri: &http::Uri) -> String {
+    let authority = uri.authority().map(|a| match a.port() {
+        Some(port) => format!("{}:{port}", a.host()),
+        None => a.host().to_string(),
+    });
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        authority.unwrap_or_default(),
+        uri.path()
+    )
+}
+
 /// `User-Agent` sent on every request.
 pub const USER_AGENT_VALUE: &str = concat!("azmi/", env!("CARGO_PKG_VERSION"));
 
@@ -72,16 +92,7 @@ impl RequestTemplate {
 
     /// The URL without userinfo, query or fragment, for error messages.
     pub(crate) fn url_without_query(&self) -> String {
-        let authority = self.uri.authority().map(|a| match a.port() {
-            Some(port) => format!("{}:{port}", a.host()),
-            None => a.host().to_string(),
-        });
-        format!(
-            "{}://{}{}",
-            self.uri.scheme_str().unwrap_or("http"),
-            authority.unwrap_or_default(),
-            self.uri.path()
-        )
+        uri_without_query(&self.uri)
     }
 
     /// Builds one attempt.

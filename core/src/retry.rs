@@ -203,6 +203,62 @@ pub enum RetryDecision {
     OverBudget(Duration),
 }
 
+/// Why a flow sleeps before its next attempt, for drivers that log ([`crate::TokenFlow::sleep_reason`]).
+///
+/// ```
+/// use azmi_core::retry::SleepReason;
+/// assert_eq!(SleepReason::ServerDelay { status: 429 }.to_string(), "the server asked for this wait after HTTP 429");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SleepReason {
+    /// The response carried the wait (`Retry-After`, `x-ms-retry-after-ms`, PROTOCOL.md §1.8).
+    ServerDelay {
+        /// The status of the response.
+        status: u16,
+    },
+    /// The policy's back-off after a retryable status that named no wait.
+    Backoff {
+        /// The status of the response.
+        status: u16,
+    },
+    /// The policy's back-off after a transient transport failure (a timeout, a reset).
+    TransientFailure,
+}
+
+impl SleepReason {
+    /// A short stable name: `server_delay`, `backoff` or `transient_failure`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SleepReason::ServerDelay { .. } => "server_delay",
+            SleepReason::Backoff { .. } => "backoff",
+            SleepReason::TransientFailure => "transient_failure",
+        }
+    }
+
+    /// The status that caused the sleep, if a response did.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            SleepReason::ServerDelay { status } | SleepReason::Backoff { status } => Some(status),
+            SleepReason::TransientFailure => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SleepReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SleepReason::ServerDelay { status } => {
+                write!(f, "the server asked for this wait after HTTP {status}")
+            }
+            SleepReason::Backoff { status } => write!(f, "back-off after HTTP {status}"),
+            SleepReason::TransientFailure => {
+                f.write_str("back-off after a transient transport failure")
+            }
+        }
+    }
+}
+
 /// The retry bookkeeping of one token acquisition: when it started, how many retries it made,
 /// and its jitter source.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -97,16 +97,37 @@ pub(crate) fn check_endpoint(variable: &str, value: &str) -> Result<(), String> 
 /// `Secret: $IDENTITY_HEADER`, no proxy, and the server certificate pinned to the thumbprint
 /// instead of chain and hostname validation. User-assigned identities are refused at
 /// construction (PROTOCOL.md §1.4).
+/// What Service Fabric's endpoint takes for token revocation (PROTOCOL.md §14).
+#[derive(Debug, Default)]
+pub(crate) struct Revocation<'a> {
+    /// For a claims request: the cached token it replaces, named by its SHA-256.
+    pub(crate) token_to_refresh: Option<&'a str>,
+    /// The client capabilities, sent as `xms_cc` on every request.
+    pub(crate) capabilities: &'a [String],
+}
+
 pub(crate) fn token_request(
     endpoint: &str,
     header: &Secret,
     thumbprint: &str,
     resource: &str,
+    revocation: &Revocation<'_>,
     hints: TransportHints,
 ) -> Result<RequestTemplate, String> {
     let mut hints = hints;
     hints.tls = TlsPolicy::PinnedSha1(parse_thumbprint(thumbprint)?);
-    let query = [("api-version", API_VERSION), ("resource", resource)];
+    let mut query = vec![("api-version", API_VERSION), ("resource", resource)];
+    // PROTOCOL.md §14: the hash of the token a claims request replaces, and the capabilities.
+    let refresh = revocation
+        .token_to_refresh
+        .map(crate::claims::token_sha256_hex);
+    if let Some(hash) = refresh.as_deref() {
+        query.push(("token_sha256_to_refresh", hash));
+    }
+    let capabilities = revocation.capabilities.join(",");
+    if !capabilities.is_empty() {
+        query.push(("xms_cc", &capabilities));
+    }
     RequestTemplate::get(
         &url::with_query(endpoint, &query),
         hints,

@@ -297,10 +297,14 @@ impl Detection {
                 },
                 variables: vec![env::AZURE_POD_IDENTITY_AUTHORITY_HOST],
             },
+            // The host's own IMDS address: `IMDS_DEFAULT_BASE` outside tests (a host fact, see
+            // `EnvSnapshot::with_imds_base`). It is checked like any endpoint before use.
             None => Detection {
                 source: Source::Imds,
                 endpoint: Endpoint::Imds {
-                    base: IMDS_DEFAULT_BASE.to_string(),
+                    base: url::authority_base("the IMDS base", env.imds_base(), false).map_err(
+                        |m| Error::configuration(CREDENTIAL, m).with_source(Source::Imds),
+                    )?,
                     overridden: false,
                 },
                 variables: Vec::new(),

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
@@ -27,9 +28,14 @@ pub const HALF_LIFE_THRESHOLD: Duration = Duration::seconds(7200);
 /// assert_eq!(t.secret(), "SENTINEL");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken {
+pub struct AccessToken(Arc<TokenData>);
+
+/// What a token holds, behind one shared pointer: copying a token (every cache hit) is one
+/// reference-count increment, and a token (or a `Result` holding one) is one word to move.
+#[derive(PartialEq, Eq)]
+struct TokenData {
     token: Secret,
-    // Almost always "Bearer": borrowed then, so copying a token (every cache hit) allocates nothing.
+    // Almost always "Bearer": borrowed then, so a token type costs no allocation.
     token_type: Cow<'static, str>,
     expires_on: OffsetDateTime,
     refresh_on: OffsetDateTime,
@@ -43,7 +49,7 @@ impl AccessToken {
         expires_on: OffsetDateTime,
         refresh_on: OffsetDateTime,
     ) -> Self {
-        AccessToken {
+        AccessToken(Arc::new(TokenData {
             token: Secret::new(token),
             token_type: match token_type.into() {
                 t if t == "Bearer" => Cow::Borrowed("Bearer"),
@@ -51,35 +57,35 @@ impl AccessToken {
             },
             expires_on,
             refresh_on,
-        }
+        }))
     }
 
     /// The token string, to put in an `Authorization` header.
     pub fn secret(&self) -> &str {
-        self.token.expose()
+        self.0.token.expose()
     }
 
     /// The token type, `Bearer` unless the endpoint said otherwise.
     pub fn token_type(&self) -> &str {
-        &self.token_type
+        &self.0.token_type
     }
 
     /// When the token expires (UTC).
     pub fn expires_on(&self) -> OffsetDateTime {
-        self.expires_on
+        self.0.expires_on
     }
 
     /// When azmi refreshes it: `refresh_in` if the endpoint sent a valid one, else half-life for
     /// tokens of two hours or more, else five minutes before expiry.
     pub fn refresh_on(&self) -> OffsetDateTime {
-        self.refresh_on
+        self.0.refresh_on
     }
 
     /// Whether a cache may still hand the token out at `now`: until five minutes before expiry.
     pub fn is_usable_at(&self, now: OffsetDateTime) -> bool {
         // Saturating: an expiry within 5 min of the earliest representable instant (a negative
         // integer `expires_on`) must not panic.
-        now < self.expires_on.saturating_sub(EXPIRY_MARGIN)
+        now < self.0.expires_on.saturating_sub(EXPIRY_MARGIN)
     }
 
     /// The `Authorization` header value for this token, `<token type> <token>` (`Bearer …`),
@@ -154,7 +160,7 @@ impl AccessToken {
     /// ```
     pub fn authorization_header(&self) -> Result<http::HeaderValue, crate::error::Error> {
         let mut value =
-            http::HeaderValue::try_from(format!("{} {}", self.token_type, self.token.expose()))
+            http::HeaderValue::try_from(format!("{} {}", self.0.token_type, self.0.token.expose()))
                 .map_err(|_| {
                     crate::error::Error::failed(
                         "AccessToken",
@@ -169,17 +175,21 @@ impl AccessToken {
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
-            .field("token", &self.token)
-            .field("token_type", &self.token_type)
-            .field("expires_on", &self.expires_on)
-            .field("refresh_on", &self.refresh_on)
+            .field("token", &self.0.token)
+            .field("token_type", &self.0.token_type)
+            .field("expires_on", &self.0.expires_on)
+            .field("refresh_on", &self.0.refresh_on)
             .finish()
     }
 }
 
 impl fmt::Display for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} **** (expires {})", self.token_type, self.expires_on)
+        write!(
+            f,
+            "{} **** (expires {})",
+            self.0.token_type, self.0.expires_on
+        )
     }
 }
 

@@ -776,7 +776,7 @@ fn scopes_must_be_exactly_one_valid_scope() {
                 .err()
                 .unwrap_or_else(|| panic!("{scopes:?} accepted"));
             assert_eq!(e.kind(), ErrorKind::Configuration, "{scopes:?}");
-            assert_eq!(e.source(), Some(mi.source()), "{scopes:?}");
+            assert_eq!(e.identity_source(), Some(mi.source()), "{scopes:?}");
             assert_eq!(e.credential(), "ManagedIdentityCredential");
             assert!(e.message().contains(needle), "{scopes:?}: {e}");
             assert!(
@@ -1019,7 +1019,7 @@ fn arc_endpoint_variables_are_checked() {
             .err()
             .unwrap_or_else(|| panic!("{endpoint} accepted"));
         assert_eq!(e.kind(), ErrorKind::Configuration, "{endpoint}");
-        assert_eq!(e.source(), Some(Source::Arc), "{endpoint}");
+        assert_eq!(e.identity_source(), Some(Source::Arc), "{endpoint}");
         assert!(e.message().contains(IE), "{e}");
     }
 }
@@ -1048,7 +1048,7 @@ fn malformed_endpoint_variables_are_configuration_errors() {
             .err()
             .unwrap();
         assert_eq!(e.kind(), ErrorKind::Configuration, "{host}");
-        assert_eq!(e.source(), Some(Source::Imds), "{host}");
+        assert_eq!(e.identity_source(), Some(Source::Imds), "{host}");
     }
     // The value is never echoed (it may carry userinfo).
     let e = Detection::detect(&pod_env("ftp://user:SENTINEL-3f9a@h"))
@@ -1091,7 +1091,7 @@ fn an_identity_header_that_cannot_be_sent_is_a_configuration_error_at_constructi
             .err()
             .unwrap_or_else(|| panic!("{header:?} accepted"));
         assert_eq!(e.kind(), ErrorKind::Configuration, "{header:?}");
-        assert_eq!(e.source(), Some(Source::AppService), "{header:?}");
+        assert_eq!(e.identity_source(), Some(Source::AppService), "{header:?}");
         assert!(e.message().contains(IH), "{e}");
         assert!(!format!("{e} {e:?}").contains("SENTINEL"), "{e:?}");
     }
@@ -1108,4 +1108,61 @@ fn configuration_errors_happen_before_any_action() {
     let mi = mi(&imds_env(), ManagedIdentityOptions::default());
     let mut flow = mi.flow(&[SCOPE], 1).unwrap();
     assert!(matches!(flow.poll(t0()), Action::Send(_)));
+}
+
+#[test]
+fn the_probe_timeout_is_an_option_checked_at_construction() {
+    // (timeout, accepted): more than zero, at most 30 s (PROTOCOL.md §2.1).
+    let table = [
+        (Duration::ZERO, false),
+        (Duration::from_millis(1), true),
+        (Duration::from_millis(250), true),
+        (Duration::from_secs(30), true),
+        (Duration::from_millis(30_001), false),
+    ];
+    for (timeout, accepted) in table {
+        let options = ManagedIdentityOptions::default()
+            .with_imds_probe(true)
+            .with_probe_timeout(timeout);
+        match ManagedIdentity::new(&imds_env(), options) {
+            Ok(mi) => {
+                assert!(accepted, "{timeout:?} was accepted");
+                let mut flow = mi.flow(&[SCOPE], 1).unwrap();
+                let probe = expect_send(flow.poll(t0()));
+                let hints = probe.extensions().get::<TransportHints>().unwrap();
+                assert_eq!((hints.connect_timeout, hints.timeout), (timeout, timeout));
+                // The error of a probe that got no answer names the timeout in force.
+                flow.handle_failure(t0(), azmi_core::TransportFailure::Timeout);
+                let Action::Done(Err(e)) = flow.poll(t0()) else {
+                    panic!("the probe's failure ends the flow")
+                };
+                assert_eq!(e.kind(), azmi_core::ErrorKind::Unavailable);
+                let within = if timeout.subsec_millis() == 0 {
+                    format!("within {} s", timeout.as_secs())
+                } else {
+                    format!("within {} ms", timeout.as_millis())
+                };
+                assert!(e.message().contains(&within), "{e}");
+            }
+            Err(e) => {
+                assert!(!accepted, "{timeout:?} was rejected: {e}");
+                assert_eq!(e.kind(), azmi_core::ErrorKind::Configuration);
+                assert!(e.message().contains("probe timeout"), "{e}");
+            }
+        }
+    }
+    // DefaultAzureCredential's plans take it too, and check it the same way.
+    let plans =
+        azmi_core::chain::default_members_probing(&imds_env(), Duration::from_millis(300)).unwrap();
+    let mi_plan = plans
+        .iter()
+        .find(|p| p.member == azmi_core::chain::Member::ManagedIdentity)
+        .unwrap();
+    assert!(
+        mi_plan.why.contains("behind the 300 ms IMDS probe"),
+        "{}",
+        mi_plan.why
+    );
+    let e = azmi_core::chain::default_members_probing(&imds_env(), Duration::ZERO).unwrap_err();
+    assert_eq!(e.kind(), azmi_core::ErrorKind::Configuration);
 }

@@ -1103,7 +1103,7 @@ fn error_classes_through_a_flow() {
         let e = run.err();
         assert_eq!(e.kind(), case.kind, "{name}: {e}");
         assert_eq!(e.status(), case.status, "{name}");
-        assert_eq!(e.source(), Some(source), "{name}");
+        assert_eq!(e.identity_source(), Some(source), "{name}");
         assert_eq!(e.credential(), "ManagedIdentityCredential", "{name}");
         assert_eq!(e.url(), Some(url), "{name}: the URL without its query");
         assert_eq!(e.detail(), case.detail, "{name}");
@@ -1535,7 +1535,7 @@ fn cloud_shell_azure_ml_and_service_fabric_response_vectors() {
                 let e = run.err();
                 assert_eq!(e.kind(), kind, "{name}: {e}");
                 assert_eq!(e.status(), status, "{name}");
-                assert_eq!(e.source(), Some(source), "{name}");
+                assert_eq!(e.identity_source(), Some(source), "{name}");
                 assert_eq!(e.detail(), detail, "{name}");
                 let all = format!("{e} {e:?}");
                 assert!(
@@ -1874,7 +1874,7 @@ fn arc_flow_vectors() {
             (Err((status, needle)), Err(e)) => {
                 assert_eq!(e.kind(), ErrorKind::Failed, "{name}: {e}");
                 assert_eq!(e.status(), status, "{name}: {e}");
-                assert_eq!(e.source(), Some(Source::Arc), "{name}");
+                assert_eq!(e.identity_source(), Some(Source::Arc), "{name}");
                 assert!(e.to_string().contains(needle), "{name}: {e}");
                 assert!(!format!("{e} {e:?}").contains("SENTINEL"), "{name}: {e:?}");
             }

@@ -1079,3 +1079,124 @@ fn every_transition_from_every_state() {
         }
     }
 }
+
+#[test]
+fn a_sleeping_flow_says_why_it_sleeps() {
+    use azmi_core::retry::SleepReason;
+    type Feed = fn(&mut TokenFlow);
+    let table: [(&str, Feed, SleepReason); 3] = [
+        (
+            "Retry-After on a 503",
+            |f| f.handle_response(t0(), resp(503, &[("retry-after", "3")], b"")),
+            SleepReason::ServerDelay { status: 503 },
+        ),
+        (
+            "a 500 with no delay",
+            |f| f.handle_response(t0(), resp(500, &[], b"")),
+            SleepReason::Backoff { status: 500 },
+        ),
+        (
+            "a timeout",
+            |f| f.handle_failure(t0(), TransportFailure::Timeout),
+            SleepReason::TransientFailure,
+        ),
+    ];
+    for (name, feed, want) in table {
+        let mut flow = imds_flow(5);
+        assert_eq!(flow.sleep_reason(), None, "{name}");
+        let _ = expect_send(flow.poll(t0()));
+        assert!(!flow.awaiting_probe(), "{name}");
+        feed(&mut flow);
+        assert_eq!(flow.sleep_reason(), Some(want), "{name}");
+        let _ = expect_sleep(flow.poll(t0()));
+        assert_eq!(flow.sleep_reason(), Some(want), "{name}: still sleeping");
+        let _ = expect_send(flow.poll(t0() + Duration::from_secs(3600)));
+        assert_eq!(flow.sleep_reason(), None, "{name}: sent again");
+    }
+}
+
+#[test]
+fn the_underlying_cause_is_kept_where_there_is_one() {
+    use std::error::Error as _;
+    // A transport failure handed over with its cause: the final error returns it.
+    let mut flow = app_flow(1);
+    let _ = expect_send(flow.poll(t0()));
+    let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    flow.handle_failure_caused(
+        t0(),
+        TransportFailure::ConnectionRefused,
+        Some(std::sync::Arc::new(io)),
+    );
+    let Action::Done(Err(e)) = flow.poll(t0()) else {
+        panic!("refused ends the flow")
+    };
+    let cause = e.source().expect("the I/O error");
+    assert!(cause.downcast_ref::<std::io::Error>().is_some());
+
+    // A 2xx body that is not JSON: the parser's position, never the body.
+    let mut flow = app_flow(1);
+    let _ = expect_send(flow.poll(t0()));
+    flow.handle_response(t0(), resp(200, &[], b"<html>SENTINEL-TOKEN"));
+    let Action::Done(Err(e)) = flow.poll(t0()) else {
+        panic!("not JSON ends the flow")
+    };
+    let cause = e.source().expect("the JSON error");
+    assert!(
+        cause
+            .downcast_ref::<azmi_core::cause::JsonError>()
+            .is_some()
+    );
+    assert!(!format!("{cause} {cause:?} {e:?}").contains("SENTINEL"));
+
+    // No underlying cause: a status error, a failure handed over without one.
+    let mut flow = app_flow(1);
+    let _ = expect_send(flow.poll(t0()));
+    flow.handle_response(t0(), resp(400, &[], br#"{"error":"bad"}"#));
+    let Action::Done(Err(e)) = flow.poll(t0()) else {
+        panic!("400 ends the flow")
+    };
+    assert!(e.source().is_none());
+    let mut flow = app_flow(1);
+    let _ = expect_send(flow.poll(t0()));
+    flow.handle_failure(t0(), TransportFailure::ConnectionRefused);
+    let Action::Done(Err(e)) = flow.poll(t0()) else {
+        panic!("refused ends the flow")
+    };
+    assert!(e.source().is_none());
+}
+
+#[test]
+fn a_failed_file_read_keeps_its_io_error_and_unusable_contents_have_none() {
+    use std::error::Error as _;
+    let env = azmi_core::EnvSnapshot::from_pairs([
+        (
+            "IDENTITY_ENDPOINT",
+            "http://127.0.0.1:40342/metadata/identity/oauth2/token",
+        ),
+        ("IMDS_ENDPOINT", "http://127.0.0.1:40342"),
+    ])
+    .with_arc_token_dir(Some("/tmp/arc-tokens".to_string()));
+    // (name, what the read produced, cause expected)
+    type Read = Result<Vec<u8>, azmi_core::FileFailure>;
+    let table: [(&str, Read, bool); 2] = [
+        ("missing", Err(azmi_core::FileFailure::NotFound), true),
+        ("not a key", Ok(b"not a key \x07".to_vec()), false),
+    ];
+    for (name, contents, expected) in table {
+        let mut flow = mi(&env, ManagedIdentityOptions::default())
+            .flow(&[SCOPE], 1)
+            .unwrap();
+        let _ = expect_send(flow.poll(t0()));
+        let challenge = [("www-authenticate", "Basic realm=/tmp/arc-tokens/k.key")];
+        flow.handle_response(t0(), resp(401, &challenge, b""));
+        let Action::ReadFile { .. } = flow.poll(t0()) else {
+            panic!("{name}: the key file is read")
+        };
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        flow.handle_file_caused(t0(), contents, Some(std::sync::Arc::new(io)));
+        let Action::Done(Err(e)) = flow.poll(t0()) else {
+            panic!("{name}: the flow ends")
+        };
+        assert_eq!(e.source().is_some(), expected, "{name}: {e}");
+    }
+}

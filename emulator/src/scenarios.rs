@@ -1134,7 +1134,11 @@ fn check_wire(
 }
 
 /// A loopback address nothing listens on: bind an ephemeral port, then release it.
-fn closed_port() -> String {
+///
+/// ```
+/// assert!(azmi_emulator::scenarios::closed_port().starts_with("127.0.0.1:"));
+/// ```
+pub fn closed_port() -> String {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.to_string())

@@ -75,11 +75,13 @@ impl ClientAuthSource {
 
     /// The flow of one token request for `scopes` at `now`: with the secret; with a new signed
     /// assertion; or with the federated token, which the flow has the driver read from its file
-    /// when the last read is 10 minutes old.
+    /// when the last read is 10 minutes old. `claims` (a claims challenge, PROTOCOL.md §14) goes
+    /// in the request's `claims` field.
     pub fn flow(
         &self,
         app: &EntraApp,
         scopes: &[&str],
+        claims: Option<&str>,
         now: OffsetDateTime,
         jitter_seed: u64,
     ) -> Result<TokenFlow, Error> {
@@ -106,10 +108,10 @@ impl ClientAuthSource {
                 ClientAuth::Assertion(unsigned.sign(&signature))
             }
             Kind::Federated { path, held } => {
-                return app.federated_flow(scopes, path, held, None, jitter_seed, now);
+                return app.federated_flow(scopes, path, held, claims, jitter_seed, now);
             }
         };
-        app.flow(scopes, auth, None, jitter_seed)
+        app.flow(scopes, auth, claims, jitter_seed)
     }
 }
 

@@ -22,33 +22,54 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 
+use std::sync::Arc;
+
 use azmi_core::FileFailure;
+use azmi_core::cause::Cause;
 
 /// Reads `path` if, once resolved, it is a regular file of at most `limit` bytes, directly in
 /// `must_be_in` (resolved too) when that is given. The failure says which rule it broke; it
 /// never carries the file's contents.
 pub fn read(path: &str, limit: u64, must_be_in: Option<&str>) -> Result<Vec<u8>, FileFailure> {
+    read_caused(path, limit, must_be_in).map_err(|(failure, _)| failure)
+}
+
+/// [`read`], keeping the I/O error behind a failure as its cause (for
+/// [`TokenFlow::handle_file_caused`](azmi_core::TokenFlow::handle_file_caused)); a broken rule
+/// (outside the directory, too large, not a regular file) has none.
+///
+/// ```
+/// let (failure, cause) = azmi_support::file::read_caused("/nonexistent-azmi/a.key", 64, None).unwrap_err();
+/// assert_eq!(failure, azmi_core::FileFailure::NotFound);
+/// assert!(cause.is_some());
+/// ```
+pub fn read_caused(
+    path: &str,
+    limit: u64,
+    must_be_in: Option<&str>,
+) -> Result<Vec<u8>, (FileFailure, Option<Cause>)> {
+    let io = |e: io::Error| (failure(&e), Some(Arc::new(e) as Cause));
     // The directory first: without it (no agent on this host) the file's absence says nothing.
     let expected = must_be_in
         .map(|dir| {
-            fs::canonicalize(dir).map_err(|e| match failure(&e) {
-                FileFailure::NotFound => FileFailure::DirectoryNotFound,
+            fs::canonicalize(dir).map_err(|e| match io(e) {
+                (FileFailure::NotFound, cause) => (FileFailure::DirectoryNotFound, cause),
                 other => other,
             })
         })
         .transpose()?;
-    let resolved = fs::canonicalize(path).map_err(|e| failure(&e))?;
+    let resolved = fs::canonicalize(path).map_err(io)?;
     if let Some(expected) = expected
         && resolved.parent() != Some(expected.as_path())
     {
-        return Err(FileFailure::OutsideDirectory);
+        return Err((FileFailure::OutsideDirectory, None));
     }
-    let metadata = fs::metadata(&resolved).map_err(|e| failure(&e))?;
+    let metadata = fs::metadata(&resolved).map_err(io)?;
     if !metadata.is_file() {
-        return Err(FileFailure::NotARegularFile);
+        return Err((FileFailure::NotARegularFile, None));
     }
     if metadata.len() > limit {
-        return Err(FileFailure::TooLarge { limit });
+        return Err((FileFailure::TooLarge { limit }, None));
     }
     let mut contents = Vec::new();
     File::open(&resolved)
@@ -56,9 +77,9 @@ pub fn read(path: &str, limit: u64, must_be_in: Option<&str>) -> Result<Vec<u8>,
             file.take(limit.saturating_add(1))
                 .read_to_end(&mut contents)
         })
-        .map_err(|e| failure(&e))?;
+        .map_err(io)?;
     if contents.len() as u64 > limit {
-        return Err(FileFailure::TooLarge { limit });
+        return Err((FileFailure::TooLarge { limit }, None));
     }
     Ok(contents)
 }

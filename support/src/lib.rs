@@ -18,6 +18,8 @@
 //!   its timeout (the core's `Run` action: `az`, `azd`). Blocking; the async transport calls it
 //!   from `tokio::task::spawn_blocking`.
 //! * [`local_time`] — the local UTC offset an old Azure CLI's `expiresOn` is read with.
+//! * [`trace`] — the `tracing` events of detection, attempts, sleeps, the cache and chains
+//!   (feature `tracing`; without it the hooks are empty).
 //!
 //! Protocol rules stay in the core: each function enforces the constraints it is handed.
 
@@ -32,3 +34,4 @@ pub mod process;
 pub mod time;
 pub mod tls_pin;
 pub mod tls_roots;
+pub mod trace;

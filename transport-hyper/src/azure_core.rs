@@ -21,10 +21,11 @@ use crate::TokenCredential;
 /// * Scopes are passed through: azmi requests exactly one scope, and any other number is a
 ///   *configuration* error (which SDK clients never cause: each asks for its service's
 ///   `/.default` scope).
-/// * [`TokenRequestOptions`] is ignored: in azure_core 1.x it holds only `method_options`, a
-///   per-call `Context` for the SDK's own pipeline. It carries no claims challenge and no tenant,
-///   so there is nothing for azmi to forward; azmi's own timeouts and retries
-///   (PROTOCOL.md §1.8) still apply.
+/// * azure_core's [`TokenRequestOptions`] is ignored: in azure_core 1.x it holds only
+///   `method_options`, a per-call `Context` for the SDK's own pipeline. It carries no claims
+///   challenge and no tenant, so there is nothing to forward to azmi's `get_token_with`
+///   (PROTOCOL.md §14) and the request goes through azmi's cache; azmi's own timeouts and
+///   retries (PROTOCOL.md §1.8) still apply.
 /// * The token keeps azmi's expiry (`expires_on`, the same `time::OffsetDateTime`), and azmi's
 ///   cache still decides when to refresh; the SDK's own cache in front of it only adds hits.
 /// * Errors are [`azure_core::error::ErrorKind::Credential`]. The message is azmi's, followed by

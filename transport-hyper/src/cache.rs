@@ -97,6 +97,7 @@ impl TokenCache {
             sender = Some(tx);
             rx
         });
+        azmi_support::trace::cache_begin(scope, &begin);
         match (begin, sender) {
             (Begin::Serve(token), _) => Ok(token),
             (Begin::Join(waiter), _) => wait(waiter).await,
@@ -115,6 +116,23 @@ impl TokenCache {
             // `begin` makes a waiter exactly when it answers `Lead`.
             (Begin::Lead(..), None) => Err(abandoned(CACHE_NAME)),
         }
+    }
+}
+
+impl TokenCache {
+    /// The token for `scope` from one run of `fetch`'s future that skips the cache (a claims
+    /// request, PROTOCOL.md §14): `fetch` gets the cached token it replaces, if any; a token it
+    /// returns replaces that entry, so later calls are served it. No other caller joins this
+    /// call; if it is cancelled, nothing is stored.
+    pub async fn bypass<F, Fut>(&self, scope: &str, clock: &dyn Clock, fetch: F) -> Outcome
+    where
+        F: FnOnce(Option<AccessToken>) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let slot = self.table.slot(scope);
+        let (replaced, flight) = slot.bypass(clock.now());
+        let outcome = fetch(replaced).await;
+        slot.finish_bypass(&flight, outcome, clock.now())
     }
 }
 
@@ -147,7 +165,9 @@ impl Drop for Finisher {
             .outcome
             .take()
             .unwrap_or_else(|| Err(abandoned(CACHE_NAME)));
+        let traced = azmi_support::trace::FlightEnd::new(&self.flight, &outcome);
         let answer = self.slot.finish(&self.flight, outcome, self.clock.now());
+        traced.answered(&answer);
         self.tx.send_replace(Some(answer));
     }
 }

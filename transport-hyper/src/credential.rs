@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use azmi_core::builder::Assemble;
-use azmi_core::{AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Source};
+use azmi_core::{
+    AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Source, TokenRequestOptions,
+};
 
 use crate::cache::TokenCache;
 use crate::clock::Clock;
@@ -115,6 +117,43 @@ impl ManagedIdentityCredential {
         }
     }
 
+    /// A token for exactly one scope with request options. A claims challenge
+    /// ([`TokenRequestOptions::with_claims`], PROTOCOL.md §14) skips the cache; the token it gets
+    /// replaces the cached one; Service Fabric is also told which cached token it replaces.
+    /// Without claims, the same as [`get_token`](Self::get_token).
+    ///
+    /// ```no_run
+    /// use azmi_core::TokenRequestOptions;
+    /// # async fn example() -> Result<(), azmi_core::Error> {
+    /// let credential = azmi_hyper::ManagedIdentityCredential::new()?;
+    /// // `claims`: decoded from the resource's `WWW-Authenticate: Bearer … claims="…"` challenge
+    /// let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1726000000"}}}"#;
+    /// let options = TokenRequestOptions::new().with_claims(claims);
+    /// let token = credential.get_token_with(&["https://vault.azure.net/.default"], &options).await?;
+    /// # let _ = token;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        if !options.bypasses_cache() {
+            return self.get_token(scopes).await;
+        }
+        let inner = &self.inner;
+        let scope = inner.identity.scope(scopes)?;
+        let fetch = |replaced: Option<AccessToken>| async move {
+            let flow =
+                inner
+                    .identity
+                    .flow_with(&[scope], options, replaced.as_ref(), jitter_seed())?;
+            inner.driver.run(flow).await
+        };
+        inner.cache.bypass(scope, inner.driver.clock(), fetch).await
+    }
+
     async fn get_token_slow(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         let inner = &self.inner;
         let scope = inner.identity.scope(scopes)?;
@@ -195,6 +234,7 @@ impl Assemble for ManagedIdentityCredential {
     }
 
     fn assemble(identity: ManagedIdentity, clock: Option<Arc<dyn Clock>>) -> Self {
+        azmi_support::trace::detection(&identity);
         ManagedIdentityCredential {
             inner: Arc::new(Inner {
                 identity,

@@ -8,7 +8,7 @@ use azmi_core::builder::{
 };
 use azmi_core::chain::{DEFAULT_CREDENTIAL_NAME, MemberPlan, Planned, unavailable_member};
 use azmi_core::entra::{AssembleEntra, EntraCredentialBuilder};
-use azmi_core::{AccessToken, EnvSnapshot, Error};
+use azmi_core::{AccessToken, EnvSnapshot, Error, TokenRequestOptions};
 
 use crate::chain::ChainedTokenCredential;
 use crate::clock::Clock;
@@ -63,11 +63,31 @@ impl DefaultAzureCredential {
     pub async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         self.chain.get_token(scopes).await
     }
+
+    /// [`get_token`](Self::get_token) with request options (a claims challenge, PROTOCOL.md
+    /// §14), passed to the member that answers.
+    pub async fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        self.chain.get_token_with(scopes, options).await
+    }
 }
 
 impl TokenCredential for DefaultAzureCredential {
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a> {
         Box::pin(DefaultAzureCredential::get_token(self, scopes))
+    }
+
+    fn get_token_with<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions,
+    ) -> TokenFuture<'a> {
+        Box::pin(DefaultAzureCredential::get_token_with(
+            self, scopes, options,
+        ))
     }
 }
 
@@ -77,6 +97,14 @@ struct Unavailable(Error);
 
 impl TokenCredential for Unavailable {
     fn get_token<'a>(&'a self, _scopes: &'a [&'a str]) -> TokenFuture<'a> {
+        Box::pin(std::future::ready(Err(self.0.clone())))
+    }
+
+    fn get_token_with<'a>(
+        &'a self,
+        _scopes: &'a [&'a str],
+        _options: &'a TokenRequestOptions,
+    ) -> TokenFuture<'a> {
         Box::pin(std::future::ready(Err(self.0.clone())))
     }
 }
@@ -145,6 +173,7 @@ impl AssembleDefault for DefaultAzureCredential {
         env: &EnvSnapshot,
         clock: Option<Arc<dyn Clock>>,
     ) -> Result<Self, Error> {
+        azmi_support::trace::plans(DEFAULT_CREDENTIAL_NAME, &plans);
         let members = plans
             .into_iter()
             .filter_map(|plan| member(plan, env, clock.clone()))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use azmi_core::azd::Azd;
 use azmi_core::azure_cli::AzureCli;
 use azmi_core::builder::{AssembleDeveloperCli, DeveloperCliCredentialBuilder, DeveloperTool};
-use azmi_core::{AccessToken, EnvSnapshot, Error};
+use azmi_core::{AccessToken, EnvSnapshot, Error, TokenRequestOptions};
 use azmi_support::local_time::local_offset;
 
 use crate::cache::TokenCache;
@@ -99,7 +99,7 @@ impl<T: DeveloperTool> DeveloperCliCredential<T> {
             let inner = Arc::clone(inner);
             let scope = scope.to_owned();
             async move {
-                let flow = inner.tool.start(&[scope.as_str()], local_offset())?;
+                let flow = inner.tool.start(&[scope.as_str()], None, local_offset())?;
                 inner.driver.run(flow).await
             }
         };
@@ -107,6 +107,26 @@ impl<T: DeveloperTool> DeveloperCliCredential<T> {
             .cache
             .get(scope, inner.driver.clock_handle(), fetch)
             .await
+    }
+
+    /// A token for exactly one scope with request options: a claims challenge skips the cache
+    /// (PROTOCOL.md §14); `azd` gets it as `--claims`, while `az` cannot take one and answers
+    /// with the `az login --claims-challenge …` command to run (PROTOCOL.md §11, §12).
+    pub async fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        let Some(claims) = options.claims() else {
+            return self.get_token(scopes).await;
+        };
+        let inner = &self.inner;
+        let scope = inner.tool.scope(scopes)?;
+        let fetch = |_replaced| async move {
+            let flow = inner.tool.start(&[scope], Some(claims), local_offset())?;
+            inner.driver.run(flow).await
+        };
+        inner.cache.bypass(scope, inner.driver.clock(), fetch).await
     }
 }
 

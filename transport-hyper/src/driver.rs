@@ -6,6 +6,7 @@ use std::io;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use azmi_core::cause::Cause;
 use azmi_core::command::ProcessFailure;
 use azmi_core::http;
 use azmi_core::{
@@ -17,6 +18,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use azmi_support::trace;
 
 use crate::clock::{Clock, SystemClock};
 
@@ -166,10 +169,19 @@ impl Driver {
     pub async fn run(&self, mut flow: TokenFlow) -> Result<AccessToken, Error> {
         loop {
             match flow.poll(self.clock().now()) {
-                Action::Send(request) => match self.execute(request).await {
-                    Ok(response) => flow.handle_response(self.clock().now(), response),
-                    Err(failure) => flow.handle_failure(self.clock().now(), failure),
-                },
+                Action::Send(request) => {
+                    let traced = trace::Attempt::start(&request, flow.awaiting_probe());
+                    match self.attempt(request).await {
+                        Ok(response) => {
+                            traced.answered(response.status());
+                            flow.handle_response(self.clock().now(), response);
+                        }
+                        Err((failure, cause)) => {
+                            traced.failed(&failure);
+                            flow.handle_failure_caused(self.clock().now(), failure, cause);
+                        }
+                    }
+                }
                 Action::Run(command) => {
                     // The process runner blocks (it waits for the program, bounded by the
                     // command's timeout): it runs on tokio's blocking pool, never a runtime thread.
@@ -186,7 +198,10 @@ impl Driver {
                         ),
                     }
                 }
-                Action::Sleep(duration) => self.clock().sleep(duration).await,
+                Action::Sleep(duration) => {
+                    trace::sleep(duration, flow.sleep_reason());
+                    self.clock().sleep(duration).await;
+                }
                 Action::ReadFile {
                     path,
                     limit,
@@ -194,15 +209,20 @@ impl Driver {
                 } => {
                     // File I/O blocks: off the runtime's worker threads.
                     let read = tokio::task::spawn_blocking(move || {
-                        azmi_support::file::read(&path, limit, must_be_in.as_deref())
+                        azmi_support::file::read_caused(&path, limit, must_be_in.as_deref())
                     })
                     .await;
-                    let contents = read.unwrap_or_else(|e| {
-                        Err(azmi_core::FileFailure::Other(format!(
-                            "the file read did not finish: {e}"
-                        )))
-                    });
-                    flow.handle_file(self.clock().now(), contents);
+                    let (contents, cause) = match read {
+                        Ok(Ok(contents)) => (Ok(contents), None),
+                        Ok(Err((failure, cause))) => (Err(failure), cause),
+                        Err(e) => (
+                            Err(azmi_core::FileFailure::Other(format!(
+                                "the file read did not finish: {e}"
+                            ))),
+                            None,
+                        ),
+                    };
+                    flow.handle_file_caused(self.clock().now(), contents, cause);
                 }
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
@@ -231,20 +251,29 @@ impl Driver {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportFailure> {
+        self.attempt(request).await.map_err(|(failure, _)| failure)
+    }
+
+    /// [`Driver::execute`], keeping the error hyper or tokio reported as the failure's cause.
+    async fn attempt(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, Failed> {
+        let uncaused = |failure| (failure, None);
         let hints = TransportHints::of(&request);
         // `hints.proxy` needs no action: hyper's client never uses a proxy, which is what
         // `ProxyPolicy::Never` demands and what `ProxyPolicy::Allowed` (a "may", produced by no
         // managed identity flow yet) permits.
         let client = match hints.tls {
-            TlsPolicy::WebPki => self.client(hints.connect_timeout)?,
+            TlsPolicy::WebPki => self.client(hints.connect_timeout).map_err(uncaused)?,
             // Service Fabric (PROTOCOL.md §6): the pin instead of chain validation.
             TlsPolicy::PinnedSha1(thumbprint) => {
-                crate::tls::pinned_client(thumbprint, hints.connect_timeout)?
+                crate::tls::pinned_client(thumbprint, hints.connect_timeout).map_err(uncaused)?
             }
             _ => {
-                return Err(TransportFailure::Tls(
+                return Err(uncaused(TransportFailure::Tls(
                     "this TLS policy is not available in azmi-hyper".into(),
-                ));
+                )));
             }
         };
         let request = request.map(|body| Full::new(Bytes::from(body)));
@@ -252,7 +281,7 @@ impl Driver {
             .await
         {
             Ok(result) => result,
-            Err(_elapsed) => Err(TransportFailure::Timeout),
+            Err(elapsed) => Err((TransportFailure::Timeout, Some(Arc::new(elapsed)))),
         }
     }
 
@@ -320,13 +349,19 @@ fn tls_config(
     Ok(builder.with_no_client_auth())
 }
 
+/// A failed attempt: what the core needs to know, and the error behind it where there was one.
+type Failed = (TransportFailure, Option<Cause>);
+
 /// Sends the request and reads the whole body under the limit.
 async fn exchange(
     client: &HyperClient,
     request: http::Request<Full<Bytes>>,
     limit: usize,
-) -> Result<http::Response<Vec<u8>>, TransportFailure> {
-    let response = client.request(request).await.map_err(|e| failure(&e))?;
+) -> Result<http::Response<Vec<u8>>, Failed> {
+    let response = client.request(request).await.map_err(|e| {
+        let class = failure(&e);
+        (class, Some(Arc::new(e) as Cause))
+    })?;
     let (parts, body) = response.into_parts();
     let announced = parts
         .headers
@@ -334,17 +369,18 @@ async fn exchange(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|len| len > limit as u64) {
-        return Err(TransportFailure::BodyTooLarge { limit });
+        return Err((TransportFailure::BodyTooLarge { limit }, None));
     }
     let body = Limited::new(body, limit)
         .collect()
         .await
         .map_err(|e| {
-            if e.is::<LengthLimitError>() {
+            let class = if e.is::<LengthLimitError>() {
                 TransportFailure::BodyTooLarge { limit }
             } else {
                 classify(e.as_ref(), false)
-            }
+            };
+            (class, Some(Cause::from(e)))
         })?
         .to_bytes();
     Ok(http::Response::from_parts(parts, Vec::from(body)))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use azmi_core::entra::{AssembleEntra, EntraApp, EntraCredentialBuilder, EntraParts};
-use azmi_core::{AccessToken, EnvSnapshot, Error};
+use azmi_core::{AccessToken, EnvSnapshot, Error, TokenRequestOptions};
 use azmi_support::client_auth::{ClientAuthSource, CredentialKind};
 
 use crate::cache::TokenCache;
@@ -49,15 +49,34 @@ impl Entra {
             let scope = scope.to_owned();
             async move {
                 let now = this.driver.clock().now();
-                let flow = this
-                    .auth
-                    .flow(&this.app, &[scope.as_str()], now, jitter_seed())?;
+                let flow =
+                    this.auth
+                        .flow(&this.app, &[scope.as_str()], None, now, jitter_seed())?;
                 this.driver.run(flow).await
             }
         };
         self.cache
             .get(scope, self.driver.clock_handle(), fetch)
             .await
+    }
+
+    async fn get_token_with(
+        self: &Arc<Self>,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        let Some(claims) = options.claims() else {
+            return self.get_token(scopes).await;
+        };
+        let scope = self.app.scope(scopes)?;
+        let fetch = |_replaced| async move {
+            let now = self.driver.clock().now();
+            let flow = self
+                .auth
+                .flow(&self.app, &[scope], Some(claims), now, jitter_seed())?;
+            self.driver.run(flow).await
+        };
+        self.cache.bypass(scope, self.driver.clock(), fetch).await
     }
 }
 
@@ -92,6 +111,16 @@ macro_rules! entra_credential {
                 self.inner.get_token(scopes).await
             }
 
+            /// A token for exactly one scope with request options: a claims challenge skips the
+            /// cache and is sent in the request's `claims` field (PROTOCOL.md §8, §14).
+            pub async fn get_token_with(
+                &self,
+                scopes: &[&str],
+                options: &TokenRequestOptions,
+            ) -> Result<AccessToken, Error> {
+                self.inner.get_token_with(scopes, options).await
+            }
+
             /// The app's client ID.
             pub fn client_id(&self) -> &str {
                 self.inner.app.client_id()
@@ -101,6 +130,14 @@ macro_rules! entra_credential {
         impl crate::TokenCredential for $name {
             fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> crate::TokenFuture<'a> {
                 Box::pin(self.inner.get_token(scopes))
+            }
+
+            fn get_token_with<'a>(
+                &'a self,
+                scopes: &'a [&'a str],
+                options: &'a TokenRequestOptions,
+            ) -> crate::TokenFuture<'a> {
+                Box::pin(self.inner.get_token_with(scopes, options))
             }
         }
 

@@ -2,27 +2,13 @@
 //! developer tools.
 #![cfg(unix)]
 
-use std::sync::Arc;
+mod suites;
 
 use azmi_emulator::harness::default_suite;
 use azmi_emulator::harness::dev_tools::SCOPE;
-use azmi_hyper::{DefaultAzureCredential, FastForwardClock};
 
 #[test]
 fn every_default_case() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    default_suite::run_all(|env| {
-        runtime.block_on(async {
-            DefaultAzureCredential::builder()
-                .env(env)
-                .clock(Arc::new(FastForwardClock::new()))
-                .build()?
-                .get_token(&[SCOPE])
-                .await
-        })
-    });
+    let runtime = suites::multi_thread();
+    default_suite::run_all(|env| suites::default_credential(&runtime, env, SCOPE));
 }

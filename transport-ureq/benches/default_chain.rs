@@ -1,57 +1,64 @@
 //! `cargo bench -p azmi-ureq --bench default_chain`: how fast DefaultAzureCredential reaches its
-//! verdict off Azure (issue 13's target: ≤ 1 s), with no developer tool installed and the managed
-//! identity endpoint refusing connections (a loopback port nothing listens on), and with
-//! `AZURE_TOKEN_CREDENTIALS=dev`, which sends no network request at all. Loopback only.
+//! verdict off Azure (issue 13's target: ≤ 1 s), with no developer tool installed:
+//! - the managed identity endpoint refusing connections (a loopback port nothing listens on);
+//! - the host's IMDS address swallowing requests (a loopback listener that never answers), so
+//!   the IMDS probe's 1 s timeout decides (PROTOCOL.md §2.1) — the worst case off Azure;
+//! - `AZURE_TOKEN_CREDENTIALS=dev`, which sends no network request at all.
+//!
+//! Loopback only. The async twin is `azmi-hyper`'s bench of the same name.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::net::TcpListener;
+use std::time::Duration;
 
 use azmi_core::EnvSnapshot;
+use azmi_emulator::harness::default_suite::{refused_base, silent_base};
 use azmi_ureq::DefaultAzureCredential;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const SCOPE: &str = "https://management.azure.com/.default";
 
-/// A loopback address nothing listens on: bound, then released.
-fn closed_port() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    let address = listener.local_addr().expect("its address");
-    drop(listener);
-    format!("http://{address}")
+fn verdict(credential: &DefaultAzureCredential) -> azmi_core::Error {
+    credential
+        .get_token(&[SCOPE])
+        .expect_err("no credential here")
 }
 
 fn verdicts(c: &mut Criterion) {
     // An empty directory as the only search path: neither `az` nor `azd` is installed.
     let empty = tempfile::tempdir().expect("a directory");
     let path = empty.path().display().to_string();
-    let off_azure = DefaultAzureCredential::builder()
-        .env(EnvSnapshot::from_pairs([
-            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", closed_port()),
-            ("PATH", path.clone()),
-        ]))
-        .build()
-        .expect("the chain builds");
+    let build = |env: EnvSnapshot| {
+        DefaultAzureCredential::builder()
+            .env(env.with_var("PATH", path.clone()))
+            .build()
+            .expect("the chain builds")
+    };
+    let refused = build(EnvSnapshot::from_pairs([(
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        refused_base(),
+    )]));
     c.bench_function("ureq/default/verdict_off_azure", |b| {
-        b.iter(|| {
-            black_box(
-                off_azure
-                    .get_token(&[SCOPE])
-                    .expect_err("no credential here"),
-            )
-        })
+        b.iter(|| black_box(verdict(&refused)))
     });
-    let dev = DefaultAzureCredential::builder()
-        .env(EnvSnapshot::from_pairs([
-            ("AZURE_TOKEN_CREDENTIALS", "dev".to_string()),
-            ("PATH", path),
-        ]))
-        .build()
-        .expect("the chain builds");
+    let (silent, _listener) = silent_base();
+    let probed = build(EnvSnapshot::new().with_imds_base(silent));
+    let mut slow = c.benchmark_group("ureq/default/slow");
+    slow.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(12));
+    slow.bench_function("verdict_silent_imds_probe", |b| {
+        b.iter(|| black_box(verdict(&probed)))
+    });
+    slow.finish();
+    let dev = build(EnvSnapshot::from_pairs([(
+        "AZURE_TOKEN_CREDENTIALS",
+        "dev",
+    )]));
     c.bench_function("ureq/default/verdict_dev_no_network", |b| {
-        b.iter(|| black_box(dev.get_token(&[SCOPE]).expect_err("no developer tool here")))
+        b.iter(|| black_box(verdict(&dev)))
     });
 }
 

@@ -92,7 +92,9 @@ impl TokenCache {
             return Ok(token);
         }
         let slot = self.table.slot(scope);
-        match slot.begin(clock.now(), || Arc::new(Waiter::default())) {
+        let begin = slot.begin(clock.now(), || Arc::new(Waiter::default()));
+        azmi_support::trace::cache_begin(scope, &begin);
+        match begin {
             Begin::Serve(token) => Ok(token),
             Begin::Join(waiter) => waiter.wait(),
             Begin::Lead(flight, waiter) => {
@@ -108,6 +110,23 @@ impl TokenCache {
                 waiter.wait()
             }
         }
+    }
+}
+
+impl TokenCache {
+    /// The token for `scope` from one call of `fetch` that skips the cache (a claims request,
+    /// PROTOCOL.md §14): `fetch` gets the cached token it replaces, if any; a token it returns
+    /// replaces that entry, so later calls are served it. No other caller joins this call.
+    pub fn bypass(
+        &self,
+        scope: &str,
+        clock: &dyn Clock,
+        fetch: impl FnOnce(Option<&AccessToken>) -> Outcome,
+    ) -> Outcome {
+        let slot = self.table.slot(scope);
+        let (replaced, flight) = slot.bypass(clock.now());
+        let outcome = fetch(replaced.as_ref());
+        slot.finish_bypass(&flight, outcome, clock.now())
     }
 }
 
@@ -127,7 +146,9 @@ impl Drop for Finisher<'_> {
             .outcome
             .take()
             .unwrap_or_else(|| Err(abandoned(CACHE_NAME)));
+        let traced = azmi_support::trace::FlightEnd::new(&self.flight, &outcome);
         let answer = self.slot.finish(&self.flight, outcome, self.clock.now());
+        traced.answered(&answer);
         self.waiter.publish(answer);
     }
 }

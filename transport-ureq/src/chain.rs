@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use azmi_core::chain::{Attempts, CHAINED_CREDENTIAL_NAME, Step, check_members};
-use azmi_core::{AccessToken, Error};
+use azmi_core::{AccessToken, Error, TokenRequestOptions};
 
 use crate::token_credential::TokenCredential;
 
@@ -66,13 +66,33 @@ impl ChainedTokenCredential {
     /// A token for exactly one scope, from the remembered credential, or from the first member
     /// in order that has one.
     pub fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        self.walk(|member| member.get_token(scopes))
+    }
+
+    /// [`get_token`](Self::get_token) with request options (a claims challenge, PROTOCOL.md
+    /// §14), passed to the member that answers.
+    pub fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        self.walk(|member| member.get_token_with(scopes, options))
+    }
+
+    /// Asks the remembered member, or each member in order until one answers (PROTOCOL.md §13).
+    fn walk(
+        &self,
+        ask: impl Fn(&dyn TokenCredential) -> Result<AccessToken, Error>,
+    ) -> Result<AccessToken, Error> {
         let inner = &*self.inner;
         if let Some(&i) = inner.winner.get() {
-            return inner.members[i].get_token(scopes);
+            return ask(inner.members[i].as_ref());
         }
         let mut attempts = Attempts::new(inner.name);
         for (i, member) in inner.members.iter().enumerate() {
-            match attempts.record(member.get_token(scopes)) {
+            let answer = ask(member.as_ref());
+            azmi_support::trace::chain_member(inner.name, i, i + 1 == inner.members.len(), &answer);
+            match attempts.record(answer) {
                 Step::Next => {}
                 Step::Return(Ok(token)) => {
                     // Concurrent walks may both succeed; the first to get here is remembered.
@@ -89,5 +109,13 @@ impl ChainedTokenCredential {
 impl TokenCredential for ChainedTokenCredential {
     fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         ChainedTokenCredential::get_token(self, scopes)
+    }
+
+    fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        ChainedTokenCredential::get_token_with(self, scopes, options)
     }
 }

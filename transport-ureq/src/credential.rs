@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use azmi_core::builder::Assemble;
-use azmi_core::{AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Source};
+use azmi_core::{
+    AccessToken, Detection, EnvSnapshot, Error, ManagedIdentity, Source, TokenRequestOptions,
+};
 
 use crate::cache::TokenCache;
 use crate::clock::Clock;
@@ -70,6 +72,41 @@ impl ManagedIdentityCredential {
         self.get_token_slow(scopes)
     }
 
+    /// A token for exactly one scope with request options. A claims challenge
+    /// ([`TokenRequestOptions::with_claims`], PROTOCOL.md §14) skips the cache; the token it gets
+    /// replaces the cached one; Service Fabric is also told which cached token it replaces.
+    /// Without claims, the same as [`get_token`](Self::get_token).
+    ///
+    /// ```no_run
+    /// use azmi_core::TokenRequestOptions;
+    /// let credential = azmi_ureq::ManagedIdentityCredential::new()?;
+    /// // `claims`: decoded from the resource's `WWW-Authenticate: Bearer … claims="…"` challenge
+    /// let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1726000000"}}}"#;
+    /// let token = credential.get_token_with(
+    ///     &["https://vault.azure.net/.default"],
+    ///     &TokenRequestOptions::new().with_claims(claims),
+    /// )?;
+    /// # let _ = token;
+    /// # Ok::<(), azmi_core::Error>(())
+    /// ```
+    pub fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        if !options.bypasses_cache() {
+            return self.get_token(scopes);
+        }
+        let inner = &*self.inner;
+        let scope = inner.identity.scope(scopes)?;
+        inner.cache.bypass(scope, inner.driver.clock(), |replaced| {
+            let flow = inner
+                .identity
+                .flow_with(&[scope], options, replaced, jitter_seed())?;
+            inner.driver.run(flow)
+        })
+    }
+
     #[cold]
     #[inline(never)]
     fn get_token_slow(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
@@ -118,6 +155,7 @@ impl Assemble for ManagedIdentityCredential {
     }
 
     fn assemble(identity: ManagedIdentity, clock: Option<Arc<dyn Clock>>) -> Self {
+        azmi_support::trace::detection(&identity);
         ManagedIdentityCredential {
             inner: Arc::new(Inner {
                 identity,

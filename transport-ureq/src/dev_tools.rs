@@ -6,7 +6,7 @@ use std::sync::Arc;
 use azmi_core::azd::Azd;
 use azmi_core::azure_cli::AzureCli;
 use azmi_core::builder::{AssembleDeveloperCli, DeveloperCliCredentialBuilder, DeveloperTool};
-use azmi_core::{AccessToken, EnvSnapshot, Error};
+use azmi_core::{AccessToken, EnvSnapshot, Error, TokenRequestOptions};
 use azmi_support::local_time::local_offset;
 
 use crate::cache::TokenCache;
@@ -99,8 +99,30 @@ impl<T: DeveloperTool> DeveloperCliCredential<T> {
         inner.cache.get(scope, clock, || {
             inner
                 .driver
-                .run(inner.tool.start(&[scope], local_offset())?)
+                .run(inner.tool.start(&[scope], None, local_offset())?)
         })
+    }
+
+    /// A token for exactly one scope with request options: a claims challenge skips the cache
+    /// (PROTOCOL.md §14); `azd` gets it as `--claims`, while `az` cannot take one and answers
+    /// with the `az login --claims-challenge …` command to run (PROTOCOL.md §11, §12).
+    pub fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        let Some(claims) = options.claims() else {
+            return self.get_token(scopes);
+        };
+        let inner = &*self.inner;
+        let scope = inner.tool.scope(scopes)?;
+        inner
+            .cache
+            .bypass(scope, inner.driver.clock(), |_replaced| {
+                inner
+                    .driver
+                    .run(inner.tool.start(&[scope], Some(claims), local_offset())?)
+            })
     }
 }
 

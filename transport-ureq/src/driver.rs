@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use azmi_core::cause::Cause;
 use azmi_core::http;
 use azmi_core::{
     AccessToken, Action, Error, ProxyPolicy, TlsPolicy, TokenFlow, TransportFailure, TransportHints,
@@ -9,6 +10,8 @@ use azmi_core::{
 use ureq::Agent;
 use ureq::config::AutoHeaderValue;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use azmi_support::trace;
 
 use crate::clock::{Clock, SystemClock};
 
@@ -96,23 +99,37 @@ impl Driver {
     pub fn run(&self, mut flow: TokenFlow) -> Result<AccessToken, Error> {
         loop {
             match flow.poll(self.clock.now()) {
-                Action::Send(request) => match self.execute(request) {
-                    Ok(response) => flow.handle_response(self.clock.now(), response),
-                    Err(failure) => flow.handle_failure(self.clock.now(), failure),
-                },
+                Action::Send(request) => {
+                    let traced = trace::Attempt::start(&request, flow.awaiting_probe());
+                    match self.attempt(request) {
+                        Ok(response) => {
+                            traced.answered(response.status());
+                            flow.handle_response(self.clock.now(), response);
+                        }
+                        Err((failure, cause)) => {
+                            traced.failed(&failure);
+                            flow.handle_failure_caused(self.clock.now(), failure, cause);
+                        }
+                    }
+                }
                 Action::Run(command) => match azmi_support::process::run(&command) {
                     Ok(output) => flow.handle_output(self.clock.now(), output),
                     Err(failure) => flow.handle_run_failure(self.clock.now(), failure),
                 },
-                Action::Sleep(duration) => self.clock.sleep(duration),
+                Action::Sleep(duration) => {
+                    trace::sleep(duration, flow.sleep_reason());
+                    self.clock.sleep(duration);
+                }
                 Action::ReadFile {
                     path,
                     limit,
                     must_be_in,
-                } => {
-                    let contents = azmi_support::file::read(&path, limit, must_be_in.as_deref());
-                    flow.handle_file(self.clock.now(), contents);
-                }
+                } => match azmi_support::file::read_caused(&path, limit, must_be_in.as_deref()) {
+                    Ok(contents) => flow.handle_file(self.clock.now(), Ok(contents)),
+                    Err((failure, cause)) => {
+                        flow.handle_file_caused(self.clock.now(), Err(failure), cause);
+                    }
+                },
                 Action::Done(result) => return result,
                 // `Action` is non-exhaustive: an action this driver does not know means the core
                 // is newer than the driver; end the flow rather than spin. The action is not
@@ -128,13 +145,22 @@ impl Driver {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportFailure> {
+        self.attempt(request).map_err(|(failure, _)| failure)
+    }
+
+    /// [`Driver::execute`], keeping the error ureq reported as the failure's cause.
+    fn attempt(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, (TransportFailure, Option<Cause>)> {
         let hints = TransportHints::of(&request);
         // A pinned request gets an agent of its own (PROTOCOL.md §6: no proxy, the pin instead
         // of chain validation); Service Fabric tokens are cached, so it is rarely built.
         let pinned;
         let agent = match (hints.tls, hints.proxy) {
             (TlsPolicy::PinnedSha1(thumbprint), _) => {
-                pinned = crate::tls::pinned_agent(config(None, RootCerts::WebPki), thumbprint)?;
+                pinned = crate::tls::pinned_agent(config(None, RootCerts::WebPki), thumbprint)
+                    .map_err(|failure| (failure, None))?;
                 &pinned
             }
             (_, ProxyPolicy::Never) => &self.direct,
@@ -199,9 +225,19 @@ fn config(proxy: Option<ureq::Proxy>, roots: RootCerts) -> ureq::config::Config 
         .build()
 }
 
-/// Maps a ureq error to what the core needs to know. ureq's messages carry no headers, so no
-/// secret reaches the description.
-fn failure(error: ureq::Error, body_limit: usize) -> TransportFailure {
+/// Maps a ureq error to what the core needs to know, with the error itself as the cause (an
+/// I/O error unwrapped from it). ureq's messages carry no headers, so no secret reaches the
+/// description.
+fn failure(error: ureq::Error, body_limit: usize) -> (TransportFailure, Option<Cause>) {
+    let class = classify(&error, body_limit);
+    let cause: Cause = match error {
+        ureq::Error::Io(io) => Arc::new(io),
+        other => Arc::new(other),
+    };
+    (class, Some(cause))
+}
+
+fn classify(error: &ureq::Error, body_limit: usize) -> TransportFailure {
     use ureq::Error as E;
     match error {
         E::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
@@ -217,7 +253,7 @@ fn failure(error: ureq::Error, body_limit: usize) -> TransportFailure {
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
             Some(tls) => TransportFailure::Tls(tls.to_string()),
-            None => TransportFailure::from_io_error(&e),
+            None => TransportFailure::from_io_error(e),
         },
         E::HostNotFound => TransportFailure::Other("host not found".into()),
         E::ConnectionFailed => TransportFailure::ConnectionRefused,

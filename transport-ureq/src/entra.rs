@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use azmi_core::entra::{AssembleEntra, EntraApp, EntraCredentialBuilder, EntraParts};
-use azmi_core::{AccessToken, EnvSnapshot, Error};
+use azmi_core::{AccessToken, EnvSnapshot, Error, TokenRequestOptions};
 use azmi_support::client_auth::{ClientAuthSource, CredentialKind};
 
 use crate::cache::TokenCache;
@@ -47,7 +47,29 @@ impl Entra {
         self.cache.get(scope, clock, || {
             let flow = self
                 .auth
-                .flow(&self.app, &[scope], clock.now(), jitter_seed())?;
+                .flow(&self.app, &[scope], None, clock.now(), jitter_seed())?;
+            self.driver.run(flow)
+        })
+    }
+
+    fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        let Some(claims) = options.claims() else {
+            return self.get_token(scopes);
+        };
+        let clock = self.driver.clock();
+        let scope = self.app.scope(scopes)?;
+        self.cache.bypass(scope, clock, |_replaced| {
+            let flow = self.auth.flow(
+                &self.app,
+                &[scope],
+                Some(claims),
+                clock.now(),
+                jitter_seed(),
+            )?;
             self.driver.run(flow)
         })
     }
@@ -84,6 +106,16 @@ macro_rules! entra_credential {
                 self.inner.get_token(scopes)
             }
 
+            /// A token for exactly one scope with request options: a claims challenge skips the
+            /// cache and is sent in the request's `claims` field (PROTOCOL.md §8, §14).
+            pub fn get_token_with(
+                &self,
+                scopes: &[&str],
+                options: &TokenRequestOptions,
+            ) -> Result<AccessToken, Error> {
+                self.inner.get_token_with(scopes, options)
+            }
+
             /// The app's client ID.
             pub fn client_id(&self) -> &str {
                 self.inner.app.client_id()
@@ -93,6 +125,14 @@ macro_rules! entra_credential {
         impl crate::TokenCredential for $name {
             fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
                 self.inner.get_token(scopes)
+            }
+
+            fn get_token_with(
+                &self,
+                scopes: &[&str],
+                options: &TokenRequestOptions,
+            ) -> Result<AccessToken, Error> {
+                self.inner.get_token_with(scopes, options)
             }
         }
 

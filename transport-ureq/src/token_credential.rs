@@ -1,6 +1,6 @@
 //! What every credential of this crate is, so that chains can hold any of them.
 
-use azmi_core::{AccessToken, Error};
+use azmi_core::{AccessToken, Error, TokenRequestOptions};
 
 /// A source of access tokens. Every credential of this crate implements it, so a chain or an
 /// application can hold any of them as `Box<dyn TokenCredential>` or `Arc<dyn TokenCredential>`.
@@ -18,16 +18,51 @@ pub trait TokenCredential: Send + Sync + std::fmt::Debug {
     /// A token for exactly one scope, such as `https://vault.azure.net/.default`; errors are
     /// classified as *unavailable*, *failed* or *configuration* ([`azmi_core::ErrorKind`]).
     fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error>;
+
+    /// A token for exactly one scope with request options: a claims challenge
+    /// ([`TokenRequestOptions::with_claims`]) skips the cache, and the token it gets replaces
+    /// the cached one (PROTOCOL.md §14). Without claims, the same as
+    /// [`get_token`](TokenCredential::get_token).
+    ///
+    /// Every credential of this crate implements it. The default, for credentials of your own,
+    /// answers a claims request with a *configuration* error rather than ignore the claims
+    /// (a cached token would be the one the resource just refused).
+    fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        match options.claims() {
+            None => self.get_token(scopes),
+            Some(_) => Err(azmi_core::claims::unsupported()),
+        }
+    }
 }
 
 impl TokenCredential for crate::ManagedIdentityCredential {
     fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         crate::ManagedIdentityCredential::get_token(self, scopes)
     }
+
+    fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        crate::ManagedIdentityCredential::get_token_with(self, scopes, options)
+    }
 }
 
 impl<T: azmi_core::builder::DeveloperTool> TokenCredential for crate::DeveloperCliCredential<T> {
     fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         crate::DeveloperCliCredential::get_token(self, scopes)
+    }
+
+    fn get_token_with(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions,
+    ) -> Result<AccessToken, Error> {
+        crate::DeveloperCliCredential::get_token_with(self, scopes, options)
     }
 }

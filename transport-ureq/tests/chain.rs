@@ -133,3 +133,24 @@ fn managed_identity_member_against_the_emulator() {
     );
     assert_eq!(emu.requests_for(Source::Imds).len(), 1);
 }
+
+/// A member of the user's own without `get_token_with`: a claims request gets a configuration
+/// error, which stops the chain, instead of the member's (cached) token; without claims the
+/// request is `get_token`.
+#[test]
+fn a_member_without_claims_support_refuses_claims() {
+    use azmi_core::TokenRequestOptions;
+    let a = scripted("A", &[Ok("A-token"), Ok("A-token")]);
+    let chain = chain(&[&a]);
+    let claims = TokenRequestOptions::new().with_claims("{}");
+    let e = chain.get_token_with(&[SCOPE], &claims).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Configuration, "{e}");
+    assert!(e.to_string().contains("claims challenge"), "{e}");
+    assert_eq!(a.calls(), 0);
+    let plain = TokenRequestOptions::new();
+    assert_eq!(
+        chain.get_token_with(&[SCOPE], &plain).unwrap().secret(),
+        "A-token"
+    );
+    assert_eq!(a.calls(), 1);
+}

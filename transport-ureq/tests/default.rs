@@ -2,20 +2,12 @@
 //! developer tools.
 #![cfg(unix)]
 
-use std::sync::Arc;
+mod suites;
 
 use azmi_emulator::harness::default_suite;
 use azmi_emulator::harness::dev_tools::SCOPE;
-use azmi_ureq::{DefaultAzureCredential, FastForwardClock};
 
 #[test]
 fn every_default_case() {
-    default_suite::run_all(|env| {
-        DefaultAzureCredential::builder()
-            .env(env)
-            // Retry back-offs are skipped, not slept.
-            .clock(Arc::new(FastForwardClock::new()))
-            .build()?
-            .get_token(&[SCOPE])
-    });
+    default_suite::run_all(|env| suites::default_credential(env, SCOPE));
 }

@@ -191,6 +191,48 @@ impl<W: Clone> Slot<W> {
         settlement.answer
     }
 
+    /// Starts a request that must not be answered from the cache (claims, PROTOCOL.md §14):
+    /// returns the cached token it replaces, if any, and a flight of its own, which nobody
+    /// joins and which leaves the slot free. End it with [`Slot::finish_bypass`].
+    ///
+    /// ```
+    /// use azmi_core::cache::Slot;
+    /// use azmi_core::AccessToken;
+    /// use time::{macros::datetime, Duration};
+    /// let t0 = datetime!(2026-11-26 10:00 UTC);
+    /// let slot: Slot<()> = Slot::default();
+    /// let (replaced, flight) = slot.bypass(t0);
+    /// assert!(replaced.is_none());
+    /// let token = AccessToken::new("after-claims", "Bearer", t0 + Duration::hours(1), t0 + Duration::minutes(50));
+    /// slot.finish_bypass(&flight, Ok(token), t0).unwrap();
+    /// assert_eq!(slot.entry().unwrap().token().secret(), "after-claims");
+    /// ```
+    #[must_use = "the caller runs the request, then finishes the bypass"]
+    pub fn bypass(&self, now: OffsetDateTime) -> (Option<AccessToken>, Flight) {
+        let replaced = self.published.load().map(|entry| entry.token().clone());
+        (replaced, Flight::fetch(now))
+    }
+
+    /// Ends a bypass flight with `outcome` at `now`: its token replaces the entry unless a newer
+    /// one is there ([`settle`]), so the next call is served the token the claims asked for;
+    /// an error stores nothing. The slot's own flight, if any, goes on untouched.
+    #[must_use = "the answer goes to the caller of the bypass"]
+    pub fn finish_bypass(
+        &self,
+        flight: &Flight,
+        outcome: Result<AccessToken, Error>,
+        now: OffsetDateTime,
+    ) -> Result<AccessToken, Error> {
+        // Under the slot's lock, like `finish`, so a flight finishing at the same time sees
+        // this entry when it settles.
+        let _flight = lock(&self.flight);
+        let settlement = settle(self.published.load().as_deref(), flight, outcome, now);
+        if let Store::Replace(entry) = settlement.store {
+            self.published.store(entry);
+        }
+        settlement.answer
+    }
+
     /// The entry currently published (for tests and diagnostics).
     pub fn entry(&self) -> Option<Arc<CacheEntry>> {
         self.published.load()

@@ -152,6 +152,12 @@ impl EntraApp {
         jitter_seed: u64,
     ) -> Result<TokenFlow, Error> {
         let scope = self.scope(scopes)?;
+        if let Some(claims) = claims {
+            crate::claims::TokenRequestOptions::new()
+                .with_claims(claims)
+                .check(self.credential)
+                .map_err(|e| e.with_source(Source::Entra))?;
+        }
         let request = self.request(scope, &auth, claims)?;
         Ok(TokenFlow::new(
             self.credential,
@@ -341,7 +347,7 @@ mod tests {
             panic!("done with an error");
         };
         assert_eq!(e.kind(), crate::ErrorKind::Failed);
-        assert_eq!(e.source(), Some(Source::Entra));
+        assert_eq!(e.identity_source(), Some(Source::Entra));
         let text = format!("{e} {e:?}");
         assert!(text.contains("AADSTS7000215"), "{text}");
         assert!(!text.contains("SENTINEL"), "{text}");

@@ -63,16 +63,27 @@ fn attempted(e: &Error) -> Vec<String> {
 }
 
 /// A loopback address where nothing listens: connections are refused at once.
-fn refused_base() -> String {
+pub fn refused_base() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let addr = listener.local_addr().expect("its address");
     drop(listener);
     format!("http://{addr}")
 }
 
+/// A loopback listener that never accepts: the kernel completes connections into its backlog and
+/// nothing ever answers, like a host whose IMDS address swallows requests. Keep the listener
+/// alive while it is used.
+pub fn silent_base() -> (String, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    (format!("http://{addr}"), listener)
+}
+
 /// Runs every case.
 pub fn run_all(get: impl GetDefault) {
     dev_sends_no_request(&get);
+    probe_passes_then_token(&get);
+    silent_imds_probe_then_az(&get);
     managed_identity_member_first(&get);
     failed_member_stops_the_chain(&get);
     each_single_credential_value(&get);
@@ -127,6 +138,51 @@ fn managed_identity_member_first(get: &impl GetDefault) {
         !az_ran(&tools),
         "az must not run once the managed identity answered"
     );
+}
+
+/// The IMDS probe (PROTOCOL.md §2.1) is armed only at the host's own IMDS address, which the
+/// snapshot points at the emulator: first the probe (the path alone, no `Metadata`), then the
+/// token request.
+fn probe_passes_then_token(get: &impl GetDefault) {
+    let emu = Emulator::start(Config::default()).expect("emulator");
+    let tools = az_with_marker();
+    let env = tools.env([]).with_imds_base(emu.base_url());
+    let token = get(env).expect("a token from the managed identity");
+    assert!(
+        token.secret().starts_with("eyJ"),
+        "a token minted by the emulator"
+    );
+    let requests = emu.requests_for(Source::Imds);
+    assert_eq!(
+        requests.len(),
+        2,
+        "the probe, then the token request: {requests:?}"
+    );
+    let (probe, real) = (&requests[0], &requests[1]);
+    assert_eq!(probe.path, "/metadata/identity/oauth2/token");
+    assert_eq!(probe.query, "", "the probe sends no query");
+    assert_eq!(
+        probe.header("Metadata"),
+        None,
+        "the probe sends no Metadata header"
+    );
+    assert_eq!(real.header("Metadata"), Some("true"));
+    assert!(real.query_param("resource").is_some());
+    assert!(
+        !az_ran(&tools),
+        "az must not run once the managed identity answered"
+    );
+}
+
+/// A host where nothing answers at the IMDS address: the probe's timeout makes the managed
+/// identity unavailable, and the chain goes on to `az`.
+fn silent_imds_probe_then_az(get: &impl GetDefault) {
+    let tools = az_with_marker();
+    let (base, _listener) = silent_base();
+    let env = tools.env([]).with_imds_base(base);
+    let token = get(env).expect("a token from az after the probe timed out");
+    assert_eq!(token.secret(), "FAKE-cli-token");
+    assert!(az_ran(&tools));
 }
 
 fn failed_member_stops_the_chain(get: &impl GetDefault) {

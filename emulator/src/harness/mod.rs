@@ -4,9 +4,12 @@
 
 pub mod cache_suite;
 #[cfg(unix)]
+pub mod claims_suite;
+#[cfg(unix)]
 pub mod default_suite;
 #[cfg(unix)]
 pub mod dev_tools;
 pub mod entra_suite;
+pub mod observability;
 pub mod scenario_call;
 pub mod scripted;

@@ -1,0 +1,62 @@
+//! Claims challenges (PROTOCOL.md §14): the shared suite against the emulator and fake tools.
+#![cfg(unix)]
+
+use std::sync::Arc;
+
+use azmi_core::TokenRequestOptions;
+use azmi_emulator::harness::claims_suite::{self, Get, Kind};
+use azmi_emulator::harness::dev_tools::SCOPE;
+use azmi_hyper::{
+    AzureCliCredential, AzureDeveloperCliCredential, FastForwardClock, ManagedIdentityCredential,
+    TokenCredential,
+};
+
+#[test]
+fn every_claims_case() {
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime"),
+    );
+    claims_suite::run_all(|kind, env, options| -> Get {
+        let clock = Arc::new(FastForwardClock::new());
+        let credential: Arc<dyn TokenCredential> = match kind {
+            Kind::ManagedIdentity => Arc::new(
+                ManagedIdentityCredential::builder()
+                    .env(env)
+                    .options(options)
+                    .clock(clock)
+                    .build()
+                    .expect("a credential"),
+            ),
+            Kind::AzureCli => Arc::new(
+                AzureCliCredential::builder()
+                    .env(env)
+                    .clock(clock)
+                    .build()
+                    .expect("a credential"),
+            ),
+            Kind::AzureDeveloperCli => Arc::new(
+                AzureDeveloperCliCredential::builder()
+                    .env(env)
+                    .clock(clock)
+                    .build()
+                    .expect("a credential"),
+            ),
+        };
+        let runtime = Arc::clone(&runtime);
+        Box::new(move |claims| {
+            runtime.block_on(async {
+                match claims {
+                    None => credential.get_token(&[SCOPE]).await,
+                    Some(claims) => {
+                        let options = TokenRequestOptions::new().with_claims(claims);
+                        credential.get_token_with(&[SCOPE], &options).await
+                    }
+                }
+            })
+        })
+    });
+}
