@@ -19,6 +19,14 @@ pub fn single<'a>(scopes: &[&'a str]) -> Result<&'a str, String> {
     }
 }
 
+/// The scope of Azure Storage (blobs, queues, tables, Data Lake), in every cloud. Tokens for it
+/// carry `aud` `https://storage.azure.com`, which storage accounts and Azurite accept.
+///
+/// ```
+/// assert!(azmi_core::scope::validate(azmi_core::scope::STORAGE).is_ok());
+/// ```
+pub const STORAGE: &str = "https://storage.azure.com/.default";
+
 /// The longest scope accepted (PROTOCOL.md §1.2). Real scopes are URLs of a few dozen bytes;
 /// a far longer one is a mistake that would otherwise only surface as a URL too long to send.
 pub const MAX_SCOPE_LEN: usize = 1024;

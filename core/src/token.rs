@@ -109,8 +109,43 @@ impl AccessToken {
     /// # }
     /// ```
     ///
-    /// With reqwest (async; reqwest uses the same `http` types), the same value goes in
-    /// `.header(AUTHORIZATION, token.authorization_header()?)`. Any client built on `http` takes it:
+    /// With reqwest (async; reqwest uses the same `http` types, so the value goes in as it is).
+    /// azmi does not depend on reqwest: the hidden lines of this example declare a stand-in with
+    /// the signatures of reqwest 0.12/0.13 (`header` with reqwest's own bounds), so the visible
+    /// lines are checked by the compiler exactly as a reqwest user writes them:
+    ///
+    /// ```
+    /// # // The stand-in: reqwest's `Client::get`, `RequestBuilder::header` and `send`.
+    /// # mod reqwest {
+    /// #     pub struct Client;
+    /// #     pub struct RequestBuilder;
+    /// #     impl Client {
+    /// #         pub fn new() -> Self { Client }
+    /// #         pub fn get(&self, _url: &str) -> RequestBuilder { RequestBuilder }
+    /// #     }
+    /// #     impl RequestBuilder {
+    /// #         pub fn header<K, V>(self, _key: K, _value: V) -> Self
+    /// #         where
+    /// #             http::HeaderName: TryFrom<K>,
+    /// #             <http::HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+    /// #             http::HeaderValue: TryFrom<V>,
+    /// #             <http::HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    /// #         { self }
+    /// #         pub async fn send(self) -> Result<(), std::io::Error> { Ok(()) }
+    /// #     }
+    /// # }
+    /// # async fn example(token: azmi_core::AccessToken) -> Result<(), Box<dyn std::error::Error>> {
+    /// let response = reqwest::Client::new()
+    ///     .get("https://myvault.vault.azure.net/secrets/db?api-version=7.4")
+    ///     .header(http::header::AUTHORIZATION, token.authorization_header()?)
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Any client built on `http` takes it, and `http`'s `Debug` hides it:
     ///
     /// ```
     /// use azmi_core::AccessToken;

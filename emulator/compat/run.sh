@@ -265,35 +265,14 @@ fi
 # Outside: isolation first (refuse to run the client at all without it), then build and venv.
 started=$SECONDS
 
+# shellcheck source=emulator/compat/common.sh
+source "$here/common.sh"
 unshare_cmd=()
-if timeout 10 unshare --net --mount true 2>/dev/null; then
-    unshare_cmd=(unshare --net --mount)
-elif timeout 10 unshare --net --mount --map-root-user true 2>/dev/null; then
-    unshare_cmd=(unshare --net --mount --map-root-user)
-else
-    echo "compat: cannot create network and mount namespaces (unshare --net --mount failed); refusing to run the client unisolated" >&2
+if ! compat_unshare \
+    || ! compat_need "node npm" "nodejs npm" "for the @azure/identity check" \
+    || ! compat_need ip iproute2 "to bring up loopback in the namespace"; then
     echo "compat: 0 passed, 1 failed"
     exit 1
-fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        timeout 300 apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq nodejs npm >/dev/null
-    else
-        echo "compat: node and npm are needed for the @azure/identity check" >&2
-        echo "compat: 0 passed, 1 failed"
-        exit 1
-    fi
-fi
-if ! command -v ip >/dev/null 2>&1; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        timeout 300 apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq iproute2 >/dev/null
-    else
-        echo "compat: \`ip\` (iproute2) is needed to bring up loopback in the namespace" >&2
-        echo "compat: 0 passed, 1 failed"
-        exit 1
-    fi
 fi
 
 target="${CARGO_TARGET_DIR:-target}"

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "azure_core")]
+mod azure_core;
 mod cache;
 mod chain;
 mod clock;
@@ -9,6 +11,8 @@ mod default;
 mod dev_tools;
 mod driver;
 mod entra;
+#[cfg(feature = "object_store")]
+mod object_store;
 #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 mod tls;
 
@@ -17,6 +21,10 @@ mod tls;
 const TLS_FEATURE: &str = "azmi-hyper's `tls-ring` (or `tls-aws-lc-rs`) feature";
 mod token_credential;
 
+#[cfg(feature = "azure_core")]
+pub use crate::azure_core::AzureCoreCredential;
+#[cfg(feature = "object_store")]
+pub use crate::object_store::ObjectStoreCredential;
 /// The process environment snapshot and the jitter seed the core asks for (`azmi-support`'s,
 /// shared by both transports).
 pub use azmi_support::env::{jitter_seed, process_env};

@@ -76,3 +76,19 @@ impl<T: azmi_core::builder::DeveloperTool> TokenCredential for crate::DeveloperC
         ))
     }
 }
+
+/// A shared credential is one too, so `Arc<dyn TokenCredential>` (a chain's member, say) can go
+/// wherever a credential is taken, such as the adapters' wrappers.
+impl<C: TokenCredential + ?Sized> TokenCredential for std::sync::Arc<C> {
+    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a> {
+        (**self).get_token(scopes)
+    }
+
+    fn get_token_with<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions,
+    ) -> TokenFuture<'a> {
+        (**self).get_token_with(scopes, options)
+    }
+}
