@@ -329,7 +329,7 @@ impl<C: AssembleDefault> fmt::Debug for DefaultAzureCredentialBuilder<C> {
 }
 
 impl<C: AssembleDefault> DefaultAzureCredentialBuilder<C> {
-    /// A builder with the process environment, the system clock and the 1 s IMDS probe.
+    /// A builder with the process environment, the system clock and the IMDS probe (900 ms).
     pub fn new() -> Self {
         DefaultAzureCredentialBuilder {
             env: None,

@@ -12,8 +12,9 @@ use crate::url;
 pub const TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
 /// The api-version azmi sends to IMDS.
 pub const API_VERSION: &str = "2018-02-01";
-/// The probe's default total time limit (connect plus response), PROTOCOL.md §2.1.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The probe's default total time limit (connect plus response), PROTOCOL.md §2.1: 900 ms, so
+/// that DefaultAzureCredential's whole verdict off Azure, probe included, stays within 1 s.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(900);
 /// The longest probe timeout accepted: a probe is a quick "is anything there?", and one longer
 /// than the default attempt timeout would only delay the chain off Azure.
 pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(30);

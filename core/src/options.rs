@@ -39,7 +39,7 @@ pub struct ManagedIdentityOptions {
     /// where the source takes them: Service Fabric only (PROTOCOL.md §14). Default: none.
     pub client_capabilities: Vec<String>,
     /// The probe's total timeout (connect plus response), when armed: more than zero and at
-    /// most [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT). Default: 1 s.
+    /// most [`MAX_PROBE_TIMEOUT`](crate::imds::MAX_PROBE_TIMEOUT). Default: 900 ms.
     pub probe_timeout: Duration,
 }
 

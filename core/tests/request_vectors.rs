@@ -337,7 +337,11 @@ fn the_probe_request_when_armed_at_the_default_address() {
     let hints = probe.extensions().get::<TransportHints>().unwrap();
     assert_eq!(
         *hints,
-        TransportHints::managed_identity(Duration::from_secs(1), Duration::from_secs(1), 4096)
+        TransportHints::managed_identity(
+            Duration::from_millis(900),
+            Duration::from_millis(900),
+            4096
+        )
     );
 
     // IMDS answers the probe with 400; the real request follows, with Metadata.

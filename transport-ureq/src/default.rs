@@ -20,7 +20,7 @@ use crate::{
 use azmi_support::env::process_env;
 
 /// The credential that lets one binary run on a laptop and on Azure: it tries
-/// EnvironmentCredential, WorkloadIdentityCredential, ManagedIdentityCredential (behind the 1 s
+/// EnvironmentCredential, WorkloadIdentityCredential, ManagedIdentityCredential (behind the 900 ms
 /// IMDS probe), AzureCliCredential and AzureDeveloperCliCredential, in this order, and keeps the
 /// first that returns a token. `AZURE_TOKEN_CREDENTIALS` narrows the list (`dev`, `prod`, or one
 /// credential's name).

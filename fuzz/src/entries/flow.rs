@@ -519,7 +519,7 @@ fn check_request(
         assert_eq!(metadata, None, "the probe carries no Metadata header");
         assert_eq!(
             hints.timeout,
-            StdDuration::from_secs(1),
+            StdDuration::from_millis(900),
             "the probe's total timeout"
         );
         return;
