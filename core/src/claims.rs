@@ -4,10 +4,8 @@
 //! challenge*; the caller asks again with those claims. Such a request must not be answered from
 //! the cache, since the cached token is the one just refused: every credential sends it, and the
 //! token it gets replaces the cached one. Only Service Fabric's endpoint takes more than that:
-//! the SHA-256 of the token being replaced (`token_sha256_to_refresh`) and the client
+//! the SHA-256 of the token being replaced (`token_sha256_to_refresh`, computed by the caller) and the client
 //! capabilities (`xms_cc`).
-
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
@@ -102,20 +100,19 @@ pub fn unsupported() -> Error {
     )
 }
 
-/// The lower-case hex SHA-256 of a token string: Service Fabric's `token_sha256_to_refresh`
-/// (PROTOCOL.md §14), naming the token a claims request replaces without sending it.
+/// The SHA-256 of the cached token a claims request replaces, as the caller computed it (the
+/// core does no crypto; `azmi-support` hashes): Service Fabric is sent it as
+/// `token_sha256_to_refresh`, in lower-case hex (PROTOCOL.md §14), so the token itself is never
+/// sent.
+pub type TokenSha256 = [u8; 32];
+
+/// Lower-case hex, as `token_sha256_to_refresh` carries a digest.
 ///
 /// ```
-/// assert_eq!(
-///     azmi_core::claims::token_sha256_hex("abc"),
-///     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-/// );
+/// assert_eq!(azmi_core::claims::hex(&[0xba, 0x78, 0x01]), "ba7801");
 /// ```
-pub fn token_sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Checks client capabilities (`CP1` …) before they are sent as `xms_cc`: each non-empty, with

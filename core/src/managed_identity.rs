@@ -13,7 +13,6 @@ use crate::options::ManagedIdentityOptions;
 use crate::retry::RetryPolicy;
 use crate::scope;
 use crate::source::{Detection, Endpoint, Source};
-use crate::token::AccessToken;
 use crate::{app_service, arc, azure_ml, cloud_shell, imds, service_fabric};
 
 /// The name errors carry.
@@ -106,8 +105,9 @@ impl ManagedIdentity {
     }
 
     /// Starts a token acquisition with request options: a claims request (PROTOCOL.md §14) is
-    /// meant to bypass the cache, and `replaced` is the cached token it replaces, if any, which
-    /// Service Fabric is told about (`token_sha256_to_refresh`). The other sources send the
+    /// meant to bypass the cache, and `replaced` is the SHA-256 of the cached token it replaces,
+    /// if any ([`TokenSha256`](crate::claims::TokenSha256), hashed by the caller), which Service
+    /// Fabric is told about (`token_sha256_to_refresh`). The other sources send the
     /// same request as [`ManagedIdentity::flow`]: their endpoints take no claims.
     ///
     /// Fails with a configuration error when the scopes are not exactly one valid scope or the
@@ -125,7 +125,7 @@ impl ManagedIdentity {
         &self,
         scopes: &[&str],
         options: &TokenRequestOptions,
-        replaced: Option<&AccessToken>,
+        replaced: Option<&crate::claims::TokenSha256>,
         jitter_seed: u64,
     ) -> Result<TokenFlow, Error> {
         let source = self.source();
@@ -167,9 +167,7 @@ impl ManagedIdentity {
                 // The standard policy never retries a 404, which Service Fabric advises against
                 // retrying (PROTOCOL.md §6).
                 let revocation = service_fabric::Revocation {
-                    token_to_refresh: replaced
-                        .filter(|_| options.bypasses_cache())
-                        .map(AccessToken::secret),
+                    token_to_refresh: replaced.filter(|_| options.bypasses_cache()),
                     capabilities: &o.client_capabilities,
                 };
                 let request = service_fabric::token_request(

@@ -100,8 +100,8 @@ pub(crate) fn check_endpoint(variable: &str, value: &str) -> Result<(), String> 
 /// What Service Fabric's endpoint takes for token revocation (PROTOCOL.md §14).
 #[derive(Debug, Default)]
 pub(crate) struct Revocation<'a> {
-    /// For a claims request: the cached token it replaces, named by its SHA-256.
-    pub(crate) token_to_refresh: Option<&'a str>,
+    /// For a claims request: the SHA-256 of the cached token it replaces.
+    pub(crate) token_to_refresh: Option<&'a crate::claims::TokenSha256>,
     /// The client capabilities, sent as `xms_cc` on every request.
     pub(crate) capabilities: &'a [String],
 }
@@ -120,7 +120,7 @@ pub(crate) fn token_request(
     // PROTOCOL.md §14: the hash of the token a claims request replaces, and the capabilities.
     let refresh = revocation
         .token_to_refresh
-        .map(crate::claims::token_sha256_hex);
+        .map(|digest| crate::claims::hex(digest));
     if let Some(hash) = refresh.as_deref() {
         query.push(("token_sha256_to_refresh", hash));
     }

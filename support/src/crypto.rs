@@ -36,3 +36,18 @@ pub fn provider() -> Arc<CryptoProvider> {
     let provider = rustls::crypto::ring::default_provider();
     Arc::new(provider)
 }
+
+/// The SHA-256 of a token string: what Service Fabric's `token_sha256_to_refresh` names the
+/// token a claims request replaces by (PROTOCOL.md §14). The core formats it; hashing, like all
+/// crypto, comes from here.
+///
+/// ```
+/// let digest = azmi_support::crypto::token_sha256("abc");
+/// assert_eq!(digest[..4], [0xba, 0x78, 0x16, 0xbf]);
+/// ```
+pub fn token_sha256(token: &str) -> [u8; 32] {
+    let digest = backend::digest::digest(&backend::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}

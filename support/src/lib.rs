@@ -9,6 +9,7 @@ pub const TLS: bool = cfg!(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))
     any(feature = "tls-ring", feature = "tls-aws-lc-rs")
 ))]
 pub mod certificate;
+pub mod claims;
 pub mod client_auth;
 #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 pub mod crypto;

@@ -145,10 +145,11 @@ impl ManagedIdentityCredential {
         let inner = &self.inner;
         let scope = inner.identity.scope(scopes)?;
         let fetch = |replaced: Option<AccessToken>| async move {
+            let digest = azmi_support::claims::replaced_digest(replaced.as_ref());
             let flow =
                 inner
                     .identity
-                    .flow_with(&[scope], options, replaced.as_ref(), jitter_seed())?;
+                    .flow_with(&[scope], options, digest.as_ref(), jitter_seed())?;
             inner.driver.run(flow).await
         };
         inner.cache.bypass(scope, inner.driver.clock(), fetch).await

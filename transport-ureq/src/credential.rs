@@ -100,9 +100,11 @@ impl ManagedIdentityCredential {
         let inner = &*self.inner;
         let scope = inner.identity.scope(scopes)?;
         inner.cache.bypass(scope, inner.driver.clock(), |replaced| {
-            let flow = inner
-                .identity
-                .flow_with(&[scope], options, replaced, jitter_seed())?;
+            let digest = azmi_support::claims::replaced_digest(replaced);
+            let flow =
+                inner
+                    .identity
+                    .flow_with(&[scope], options, digest.as_ref(), jitter_seed())?;
             inner.driver.run(flow)
         })
     }

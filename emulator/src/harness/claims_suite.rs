@@ -89,7 +89,9 @@ fn service_fabric_names_the_replaced_token_and_capabilities(build: &impl Build) 
     );
     assert_eq!(
         requests[1].query_param("token_sha256_to_refresh"),
-        Some(azmi_core::claims::token_sha256_hex(first.secret())),
+        Some(azmi_core::claims::hex(
+            ring::digest::digest(&ring::digest::SHA256, first.secret().as_bytes()).as_ref()
+        )),
         "the SHA-256 of the token being replaced"
     );
     assert!(
