@@ -61,7 +61,12 @@ impl ClientCertificate {
         let certs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem)
             .map(|c| c.map(|c| c.to_vec()))
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("the PEM certificate file could not be read ({e})"))?;
+            .map_err(|e| {
+                format!(
+                    "the PEM certificate file could not be read: {}",
+                    pem_error(&e)
+                )
+            })?;
         if certs.is_empty() {
             return Err("the PEM file holds no certificate (a CERTIFICATE block)".into());
         }
@@ -158,6 +163,22 @@ impl ClientCertificate {
     }
 }
 
+/// Why a PEM file could not be read, in words that quote nothing of it: the PEM reader's own
+/// messages list the bytes of the line it stopped at, which may be a private key's first line
+/// (found by the `certificate_pem_structured` fuzz target).
+fn pem_error(e: &rustls_pki_types::pem::Error) -> &'static str {
+    use rustls_pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { .. } => "a PEM block has no END line",
+        E::IllegalSectionStart { .. } => {
+            "a -----BEGIN line does not end with its label and five dashes (is a block's first line joined to it?)"
+        }
+        E::Base64Decode(_) => "a PEM block is not valid base64",
+        E::SectionTooLarge => "a PEM block is larger than 256 MB",
+        _ => "it is not a PEM file",
+    }
+}
+
 /// The RSAPublicKey DER inside a certificate's subjectPublicKeyInfo.
 fn public_key_of(der: &[u8]) -> Option<Vec<u8>> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -219,6 +240,36 @@ mod tests {
                     assert!(e.contains(part), "{e}");
                 }
             }
+        }
+    }
+
+    /// A broken PEM file's error quotes nothing of it: neither the key line joined to its BEGIN
+    /// line, nor a label made of key text, nor a bad base64 line (regressions of the
+    /// `certificate_pem_structured` fuzz target: `fuzz/regressions/certificate_pem*`).
+    #[test]
+    fn pem_errors_quote_nothing_of_the_file() {
+        let cert_a = cert_for(KEY_A, "a");
+        let key_line = KEY_A.lines().nth(1).expect("a key line");
+        let joined = KEY_A.replacen("-----\n", "-----", 1);
+        let cases = [
+            (format!("{cert_a}{joined}"), "five dashes"),
+            (
+                format!("-----BEGIN {key_line}-----\n{key_line}\n"),
+                "no END line",
+            ),
+            (
+                format!(
+                    "{cert_a}-----BEGIN PRIVATE KEY-----\n{key_line}!\n-----END PRIVATE KEY-----\n"
+                ),
+                "not valid base64",
+            ),
+        ];
+        for (pem, want) in cases {
+            let e = ClientCertificate::from_pem(pem.as_bytes()).expect_err(want);
+            assert!(e.contains(want), "{e}");
+            let key_bytes: Vec<String> = key_line.bytes().take(8).map(|b| b.to_string()).collect();
+            assert!(!e.contains(&key_line[..16]), "{e}");
+            assert!(!e.contains(&key_bytes.join(", ")), "{e}");
         }
     }
 

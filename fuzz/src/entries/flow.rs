@@ -77,7 +77,7 @@ const SCOPES: &[&str] = &[
     "https://x//.default",
 ];
 
-const TOKEN_MARK: &str = "FAKE-PLANTED-TOKEN";
+pub(super) const TOKEN_MARK: &str = "FAKE-PLANTED-TOKEN";
 const HEADER_MARK: &str = "HDR-SECRET";
 
 /// Placeholders a flow's response body may hold, replaced by the request's identity header
@@ -413,7 +413,7 @@ impl SecretDesc {
 }
 
 /// Percent-encoding of PROTOCOL.md §1.5: everything but ASCII letters, digits and `-._~`.
-fn pct(s: &str) -> String {
+pub(super) fn pct(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -438,13 +438,23 @@ struct Fed {
     failure: Option<TransportFailure>,
 }
 
-struct Policy {
-    imds: bool,
-    budget: StdDuration,
-    max_retries: u32,
+/// The retry policy of PROTOCOL.md §1.8 a flow runs under.
+pub(super) struct Policy {
+    pub(super) imds: bool,
+    pub(super) budget: StdDuration,
+    pub(super) max_retries: u32,
 }
 
 impl Policy {
+    /// The standard policy (App Service, Cloud Shell, Azure ML, Service Fabric, Entra).
+    pub(super) fn standard() -> Self {
+        Policy {
+            imds: false,
+            budget: StdDuration::from_secs(30),
+            max_retries: 3,
+        }
+    }
+
     fn retries(&self, status: u16) -> bool {
         if self.imds {
             matches!(status, 404 | 410 | 429)
@@ -484,24 +494,63 @@ fn since(a: OffsetDateTime, b: OffsetDateTime) -> StdDuration {
     StdDuration::try_from(b - a).unwrap_or(StdDuration::ZERO)
 }
 
+/// What every request of a driven flow must look like.
+pub(super) enum Shape<'a> {
+    /// A managed identity GET (IMDS, App Service).
+    Mi {
+        source: Source,
+        identity: &'a Identity,
+        resource: &'a str,
+    },
+    /// An Entra token request (PROTOCOL.md §8, §9): a form POST to `url` with exactly `form`.
+    Entra { url: &'a str, form: &'a str },
+}
+
+/// An Entra token request: `POST <url>`, the form body (the same on every attempt), no
+/// `Metadata` header, a proxy allowed (PROTOCOL.md §1.10).
+fn check_entra_request(req: &http::Request<Vec<u8>>, url: &str, form: &str) {
+    assert_eq!(req.method(), http::Method::POST, "Entra requests are POSTs");
+    assert_eq!(req.uri().to_string(), url, "the token URL");
+    assert_eq!(
+        req.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-www-form-urlencoded"),
+        "Content-Type"
+    );
+    assert!(req.headers().get("metadata").is_none(), "Metadata to Entra");
+    assert_eq!(
+        String::from_utf8_lossy(req.body()),
+        form,
+        "the form of PROTOCOL.md §8/§9"
+    );
+    assert_eq!(TransportHints::of(req).proxy, ProxyPolicy::Allowed);
+}
+
 /// Checks one request the flow hands out (PROTOCOL.md §1.5, §2, §2.1, §3.1, §1.10).
 fn check_request(
     req: &http::Request<Vec<u8>>,
     probe: bool,
-    source: Source,
-    identity: &Identity,
-    resource: &str,
+    shape: &Shape<'_>,
     header_secret: Option<&str>,
 ) {
-    assert_eq!(req.method(), http::Method::GET);
-    assert!(req.body().is_empty(), "a GET carries no body");
-    assert!(req.headers().get("content-type").is_none());
     let ua = req
         .headers()
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     assert!(ua.starts_with("azmi/"), "User-Agent {ua:?}");
+    let (source, identity, resource) = match shape {
+        Shape::Mi {
+            source,
+            identity,
+            resource,
+        } => (*source, *identity, *resource),
+        Shape::Entra { url, form } => return check_entra_request(req, url, form),
+    };
+    assert_eq!(req.method(), http::Method::GET);
+    assert!(req.body().is_empty(), "a GET carries no body");
+    assert!(req.headers().get("content-type").is_none());
     let hints = TransportHints::of(req);
     assert_eq!(
         hints.proxy,
@@ -720,11 +769,14 @@ pub fn flow(data: &[u8]) {
         && source == Source::Imds
         && env.get("AZURE_POD_IDENTITY_AUTHORITY_HOST").is_none();
     let mut run = FlowRun {
-        desc: &desc,
+        steps: &desc.steps.0,
         flow,
-        source,
+        shape: Shape::Mi {
+            source,
+            identity: &identity,
+            resource: &resource,
+        },
         identity: &identity,
-        resource: &resource,
         header_secret: header_secret
             .as_deref()
             .filter(|_| source == Source::AppService),
@@ -745,7 +797,7 @@ pub fn flow(data: &[u8]) {
             "the identity header in the flow's Debug"
         );
     }
-    run.drive();
+    let _ = run.drive();
     if desc.again {
         // The probe memory (§2.1): never again after an answer, again after a failure.
         let mut second = match mi.flow(&scope_refs, desc.jitter) {
@@ -755,43 +807,40 @@ pub fn flow(data: &[u8]) {
         match second.poll(run.now) {
             Action::Send(req) => {
                 let probe_again = probe_armed && !run.probe_passed;
-                check_request(
-                    &req,
-                    probe_again,
-                    source,
-                    &identity,
-                    &resource,
-                    run.header_secret,
-                );
+                check_request(&req, probe_again, &run.shape, run.header_secret);
             }
             other => panic!("a new flow must send first, got {other:?}"),
         }
     }
 }
 
-struct FlowRun<'a> {
-    desc: &'a FlowDesc,
-    flow: TokenFlow,
-    source: Source,
-    identity: &'a Identity,
-    resource: &'a str,
-    header_secret: Option<&'a str>,
-    planted_header: Option<&'a str>,
-    env_text: &'a str,
-    policy: Policy,
-    probe_pending: bool,
-    probe_passed: bool,
-    now: OffsetDateTime,
+/// A flow driven like a transport over described steps (the last one repeating), with the
+/// checks of every action; [`flow`] and the Entra targets drive one each.
+pub(super) struct FlowRun<'a> {
+    pub(super) steps: &'a [StepDesc],
+    pub(super) flow: TokenFlow,
+    pub(super) shape: Shape<'a>,
+    /// The identity of a managed identity flow (IMDS's 400 depends on it).
+    pub(super) identity: &'a Identity,
+    pub(super) header_secret: Option<&'a str>,
+    pub(super) planted_header: Option<&'a str>,
+    pub(super) env_text: &'a str,
+    pub(super) policy: Policy,
+    pub(super) probe_pending: bool,
+    pub(super) probe_passed: bool,
+    pub(super) now: OffsetDateTime,
 }
 
 impl FlowRun<'_> {
-    fn drive(&mut self) {
+    /// Drives the flow to its end, checking every action and the result; returns the result
+    /// (`None` when a described driver bug ended the flow).
+    pub(super) fn drive(&mut self) -> Option<Result<AccessToken, azmi_core::Error>> {
         let default_step = StepDesc {
             outcome: OutcomeDesc::Fail(FailureDesc::Refused()),
             latency_ms: 0,
             wake: WakeDesc::OnTime(),
         };
-        let steps = &self.desc.steps.0;
+        let steps = self.steps;
         let mut step_index = 0usize;
         let mut actions = 0u32;
         let mut attempts = 0u32;
@@ -828,14 +877,7 @@ impl FlowRun<'_> {
                         None => {}
                     }
                     let probe = self.probe_pending;
-                    check_request(
-                        &req,
-                        probe,
-                        self.source,
-                        self.identity,
-                        self.resource,
-                        self.header_secret,
-                    );
+                    check_request(&req, probe, &self.shape, self.header_secret);
                     if probe {
                         self.probe_pending = false;
                     } else {
@@ -856,7 +898,7 @@ impl FlowRun<'_> {
                     let outcome = match &step.outcome {
                         OutcomeDesc::PollTwice() => {
                             self.expect_misuse();
-                            return;
+                            return None;
                         }
                         OutcomeDesc::Respond(r) | OutcomeDesc::FeedTwice(r) => {
                             let body = echo(&r.body.bytes(), self.header_secret.unwrap_or(""));
@@ -906,7 +948,7 @@ impl FlowRun<'_> {
                             .handle_failure(self.now, TransportFailure::Timeout);
                         if before != FlowState::Done {
                             self.expect_misuse();
-                            return;
+                            return None;
                         }
                     }
                     fed = Some(outcome);
@@ -972,8 +1014,8 @@ impl FlowRun<'_> {
                         panic!("Done without an outcome: {result:?}")
                     };
                     let first = first_attempt.unwrap_or(f.sent);
-                    self.check_done(&f, result, retries, since(first, f.at));
-                    return;
+                    self.check_done(&f, result.clone(), retries, since(first, f.at));
+                    return Some(result);
                 }
                 other => panic!("unexpected action {other:?}"),
             }

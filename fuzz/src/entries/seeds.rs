@@ -3,11 +3,15 @@
 use arbitrary::Arbitrary;
 use azmi_core::arc::KEY_FILE_LIMIT;
 
+use super::certificate::{CERT_A, KEY_A8, certificate_files, pem_descs};
 use super::challenge::{
     AGENT_DIRS, CHALLENGE_EXAMPLES, ChallengeDesc, ExtDesc, KeyDesc, QuoteDesc, RootDesc,
     SchemeDesc, SegmentDesc,
 };
 use super::encode::{Bytes, Encode, List, Text, decode, encode};
+use super::entra::{
+    AadstsDesc, ENTRA_EXAMPLES, EchoDesc, EntraBodyDesc, EntraDesc, EntraOutcomeDesc, EntraStepDesc,
+};
 use super::error_body::{BodyForm, ERROR_EXAMPLES, ErrField, ErrorBodyDesc, Plant, PlantAt};
 use super::flow::{
     BodyDesc, EnvDesc, FailureDesc, FlowDesc, IdValue, IdentityDesc, OutcomeDesc, ResponseDesc,
@@ -1131,7 +1135,215 @@ pub fn seeds() -> Vec<Seed> {
             .chain(pins.iter().map(Vec::as_slice)),
     ));
     out.extend(named("thumbprint_structured", thumbprint_descs()));
+    // Entra: byte 0 the status (0: 200, 1: 400, 2: 401, 3: 403, 6: 429, 9: 503), byte 1 the
+    // request (secret or assertion, claims, which sentinel), then the body.
+    let entra_raw: Vec<Vec<u8>> = [
+        (0u8, 0u8, 0usize),
+        (0, 1, 1),
+        (0, 2, 2),
+        (0, 0, 3),
+        (1, 1, 4),
+        (2, 0, 5),
+        (2, 4, 5),
+        (1, 0, 6),
+        (1, 0, 7),
+        (2, 9, 8),
+        (9, 0, 9),
+        (1, 4, 10),
+        (9, 0, 11),
+        (3, 0, 11),
+    ]
+    .iter()
+    .map(|&(status, request, body)| {
+        [&[status, request][..], ENTRA_EXAMPLES[body].as_bytes()].concat()
+    })
+    .collect();
+    out.extend(raw("entra_response", entra_raw.iter().map(Vec::as_slice)));
+    out.extend(named("entra_response_structured", entra_descs()));
+    let (pem, p12) = certificate_files();
+    out.extend(raw("certificate_pem", pem.iter().map(Vec::as_slice)));
+    out.extend(raw("certificate_pkcs12", p12.iter().map(Vec::as_slice)));
+    out.extend(named("certificate_pem_structured", pem_descs()));
     out
+}
+
+/// Entra exchanges as descriptions (PROTOCOL.md §8, §9): tokens, AADSTS errors with the secret
+/// echoed, retried 429/503 with delays, a refused connection.
+pub fn entra_descs() -> Vec<(&'static str, EntraDesc)> {
+    let step =
+        |status: StatusDesc, headers: Vec<RetryHeaderDesc>, body: EntraBodyDesc| EntraStepDesc {
+            outcome: EntraOutcomeDesc::Respond(status, List(headers), body),
+            latency_ms: 40,
+            wake: WakeDesc::OnTime(),
+        };
+    let desc = |assertion: bool, steps: Vec<EntraStepDesc>| EntraDesc {
+        assertion,
+        secret: u8::from(assertion) * 2,
+        claims: None,
+        jitter: 7,
+        start: 0,
+        steps: List(steps),
+    };
+    let mut entra_token = token("FAKE-entra-token", None, Some(SecondsDesc::Int(3599)));
+    entra_token.extras = List(vec![extra("ext_expires_in", JsonDesc::Int(3599))]);
+    let mut refresh_token = token("FAKE-secret-flow-token", None, Some(SecondsDesc::Int(5399)));
+    refresh_token.refresh_in = Some(SecondsDesc::Int(2699));
+    let aadsts = |code: u8, echo: EchoDesc| AadstsDesc {
+        code,
+        error: 0,
+        message: text("Invalid client secret provided"),
+        echo,
+        details: true,
+        pretty: false,
+    };
+    let ok = |t: &TokenDesc, planted| EntraBodyDesc::Token(Box::new(t.clone()), planted);
+    let ra = |n: u32| {
+        vec![RetryHeaderDesc {
+            name: HeaderNameDesc::RetryAfter(),
+            value: RetryValue::Number(n),
+        }]
+    };
+    let mut claims = desc(
+        false,
+        vec![step(StatusDesc::S200(), vec![], ok(&refresh_token, true))],
+    );
+    claims.claims = Some(0);
+    vec![
+        (
+            "assertion-token",
+            desc(
+                true,
+                vec![step(StatusDesc::S200(), vec![], ok(&entra_token, true))],
+            ),
+        ),
+        (
+            "secret-refresh-in",
+            desc(
+                false,
+                vec![step(StatusDesc::S200(), vec![], ok(&refresh_token, false))],
+            ),
+        ),
+        ("claims", claims),
+        (
+            "aadsts-7000215-echo",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S401(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(1, EchoDesc::Description(0))),
+                )],
+            ),
+        ),
+        (
+            "aadsts-700024-assertion",
+            desc(
+                true,
+                vec![step(
+                    StatusDesc::S400(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(0, EchoDesc::SecretField(3, true))),
+                )],
+            ),
+        ),
+        (
+            "aadsts-error-field",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S400(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(6, EchoDesc::ErrorField(1))),
+                )],
+            ),
+        ),
+        (
+            "aadsts-plain",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S400(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(4, EchoDesc::Nowhere())),
+                )],
+            ),
+        ),
+        (
+            "429-then-token",
+            desc(
+                false,
+                vec![
+                    step(
+                        StatusDesc::S429(),
+                        ra(2),
+                        EntraBodyDesc::Aadsts(aadsts(10, EchoDesc::Nowhere())),
+                    ),
+                    step(StatusDesc::S200(), vec![], ok(&entra_token, true)),
+                ],
+            ),
+        ),
+        (
+            "503-over-budget",
+            desc(
+                true,
+                vec![step(StatusDesc::S503(), ra(60), EntraBodyDesc::Example(11))],
+            ),
+        ),
+        (
+            "503-forever",
+            desc(
+                false,
+                vec![step(StatusDesc::S503(), vec![], EntraBodyDesc::Example(9))],
+            ),
+        ),
+        (
+            "timeout-then-token",
+            desc(
+                false,
+                vec![
+                    EntraStepDesc {
+                        outcome: EntraOutcomeDesc::Fail(FailureDesc::Timeout()),
+                        latency_ms: 1000,
+                        wake: WakeDesc::OnTime(),
+                    },
+                    step(StatusDesc::S200(), vec![], ok(&entra_token, false)),
+                ],
+            ),
+        ),
+        (
+            "refused",
+            desc(
+                false,
+                vec![EntraStepDesc {
+                    outcome: EntraOutcomeDesc::Fail(FailureDesc::Refused()),
+                    latency_ms: 1,
+                    wake: WakeDesc::OnTime(),
+                }],
+            ),
+        ),
+        (
+            "error-body",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S401(),
+                    vec![],
+                    EntraBodyDesc::Error(Box::new(err(vec![], vec![], BodyForm::Example(5)))),
+                )],
+            ),
+        ),
+        (
+            "raw-2xx",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S200(),
+                    vec![],
+                    EntraBodyDesc::Raw(Bytes(b"<html>proxy</html>".to_vec())),
+                )],
+            ),
+        ),
+    ]
 }
 
 /// Thumbprints as tools print them, and the near misses §1.2 refuses.
@@ -1226,6 +1438,11 @@ pub fn regressions() -> Vec<Seed> {
         Some(SecondsDesc::Int(3600)),
     );
     after_9999_token.extras = List(Vec::new());
+    let joined_key = pem_descs()
+        .into_iter()
+        .find(|(name, _)| *name == "key-on-begin-line")
+        .map(|(_, d)| d)
+        .expect("the seed exists");
     vec![
         seed("token_response_structured", "refresh-underflow-far-clock", &encode(&far_clock)),
         seed("token_response", "refresh-underflow-negative-expires-on", br#"{"access_token":"FAKE","expires_on":-377705116800}"#),
@@ -1237,6 +1454,12 @@ pub fn regressions() -> Vec<Seed> {
         // `[year]` reads; the form has exactly four digits.
         seed("token_response", "signed-year-2017-date", br#"{"access_token":"Foon","expires_on":"11/26/-2026 12:18:20 pm +00:00"}"#),
         seed("expiry_date", "signed-year-2017-date", b"1/16/+2020 5:24:12 AM +00:00"),
+        // What certificate_pem_structured found: a PEM reader error listed the bytes of the line
+        // it stopped at — a private key's first line joined to its BEGIN line, or a label made
+        // of key text — so the loader's error quoted key material.
+        seed("certificate_pem_structured", "key-line-joined-to-begin", &encode(&joined_key)),
+        seed("certificate_pem", "key-line-joined-to-begin", format!("{CERT_A}{}", KEY_A8.replacen("-----\n", "-----", 1)).as_bytes()),
+        seed("certificate_pem", "key-text-as-label-without-end", format!("-----BEGIN {}-----\n", KEY_A8.lines().nth(1).unwrap_or_default()).as_bytes()),
     ]
 }
 
@@ -1259,4 +1482,6 @@ pub fn check_seed_encoding() {
     round_trip(expiry_descs());
     round_trip(flow_descs());
     round_trip(thumbprint_descs());
+    round_trip(entra_descs());
+    round_trip(pem_descs());
 }
