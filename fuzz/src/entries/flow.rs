@@ -9,7 +9,7 @@ use azmi_core::time::OffsetDateTime;
 use azmi_core::token::{AccessToken, parse_token_response};
 use azmi_core::{
     Action, EnvSnapshot, ErrorKind, FlowState, Identity, ManagedIdentity, ManagedIdentityOptions,
-    ProxyPolicy, Source, TokenFlow, TransportFailure, TransportHints, http,
+    ProxyPolicy, Source, TlsPolicy, TokenFlow, TransportFailure, TransportHints, http,
 };
 use serde_json::Value;
 
@@ -141,8 +141,35 @@ desc! {
         PodAny(t: Text),
         /// `IDENTITY_ENDPOINT` of any text.
         AppServiceAny(endpoint: Text, header: SecretDesc),
+        /// Cloud Shell: `MSI_ENDPOINT` alone, one of [`CLOUD_SHELL_ENDPOINTS`].
+        CloudShell(i: u8),
+        /// Azure ML: `MSI_ENDPOINT` (one of [`ML_ENDPOINTS`]) and `MSI_SECRET`, and
+        /// `DEFAULT_IDENTITY_CLIENT_ID` if given.
+        AzureMl(i: u8, secret: SecretDesc, default_client: Option<IdValue>),
+        /// Service Fabric: `IDENTITY_ENDPOINT` (one of [`SF_ENDPOINTS`]), `IDENTITY_HEADER`, and a
+        /// thumbprint of 40 hex digits.
+        ServiceFabric(i: u8, header: SecretDesc, thumbprint: [u8; 20]),
     }
 }
+
+/// Cloud Shell's endpoint (PROTOCOL.md §5) and variations.
+pub const CLOUD_SHELL_ENDPOINTS: &[&str] = &[
+    "http://localhost:50342/oauth2/token",
+    "http://127.0.0.1:50342/oauth2/token",
+];
+
+/// Azure ML's endpoint (§7) and variations.
+pub const ML_ENDPOINTS: &[&str] = &[
+    "http://127.0.0.1:46808/MSI/auth",
+    "http://localhost:46808/MSI/auth/",
+];
+
+/// Service Fabric's endpoint (§6); the http one is a configuration error.
+pub const SF_ENDPOINTS: &[&str] = &[
+    "https://127.0.0.1:2377/metadata/identity/oauth2/token",
+    "https://10.0.0.4:2377/metadata/identity/oauth2/token",
+    "http://127.0.0.1:2377/metadata/identity/oauth2/token",
+];
 
 desc! {
     /// A user-assigned ID.
@@ -366,6 +393,11 @@ desc! {
     }
 }
 
+/// §1.2: an ID is 1–1024 bytes of printable ASCII without space.
+fn valid_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 1024 && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
 fn guid(n: u128) -> String {
     let h = format!("{n:032x}");
     format!(
@@ -501,6 +533,8 @@ pub(super) enum Shape<'a> {
         source: Source,
         identity: &'a Identity,
         resource: &'a str,
+        /// Azure ML's `DEFAULT_IDENTITY_CLIENT_ID`, sent as `clientid` for the system identity.
+        default_client: Option<&'a str>,
     },
     /// An Entra token request (PROTOCOL.md §8, §9): a form POST to `url` with exactly `form`.
     Entra { url: &'a str, form: &'a str },
@@ -540,18 +574,42 @@ fn check_request(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     assert!(ua.starts_with("azmi/"), "User-Agent {ua:?}");
-    let (source, identity, resource) = match shape {
+    let (source, identity, resource, default_client) = match shape {
         Shape::Mi {
             source,
             identity,
             resource,
-        } => (*source, *identity, *resource),
+            default_client,
+        } => (*source, *identity, *resource, *default_client),
         Shape::Entra { url, form } => return check_entra_request(req, url, form),
     };
+    let hints = TransportHints::of(req);
+    // Cloud Shell (§5): a form POST of the resource alone, no query, `Metadata: true`.
+    if source == Source::CloudShell && !probe {
+        assert_eq!(req.method(), http::Method::POST, "Cloud Shell POSTs");
+        assert_eq!(req.uri().query(), None, "Cloud Shell has no query");
+        assert_eq!(
+            String::from_utf8_lossy(req.body()),
+            format!("resource={}", pct(resource)),
+            "the Cloud Shell form"
+        );
+        assert_eq!(
+            req.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            req.headers().get("metadata").and_then(|v| v.to_str().ok()),
+            Some("true"),
+            "Metadata: true"
+        );
+        assert_eq!(hints.proxy, ProxyPolicy::Never, "no proxy for Cloud Shell");
+        return;
+    }
     assert_eq!(req.method(), http::Method::GET);
     assert!(req.body().is_empty(), "a GET carries no body");
     assert!(req.headers().get("content-type").is_none());
-    let hints = TransportHints::of(req);
     assert_eq!(
         hints.proxy,
         ProxyPolicy::Never,
@@ -573,15 +631,37 @@ fn check_request(
         );
         return;
     }
-    assert_eq!(metadata, Some("true"), "Metadata: true");
-    let api = if source == Source::Imds {
-        "2018-02-01"
-    } else {
-        "2019-08-01"
+    if matches!(source, Source::Imds | Source::AppService) {
+        assert_eq!(metadata, Some("true"), "Metadata: true");
+    }
+    // §6: the server certificate is pinned to the thumbprint, for Service Fabric only.
+    assert_eq!(
+        matches!(hints.tls, TlsPolicy::PinnedSha1(_)),
+        source == Source::ServiceFabric,
+        "TLS pinning {:?} for {source}",
+        hints.tls
+    );
+    let api = match source {
+        Source::Imds => "2018-02-01",
+        Source::AzureMl => "2017-09-01",
+        Source::ServiceFabric => "2019-07-01-preview",
+        _ => "2019-08-01",
     };
     let want = format!("api-version={api}&resource={}", pct(resource));
     assert!(query.contains(&want), "query {query:?} lacks {want:?}");
     let selector = match (identity, source) {
+        // §7: `clientid`, the identity's or else a non-empty DEFAULT_IDENTITY_CLIENT_ID.
+        (Identity::ClientId(_), Source::AzureMl) => Some("clientid"),
+        (_, Source::AzureMl) => {
+            match default_client.filter(|c| !c.is_empty()) {
+                Some(id) => {
+                    let want = format!("{want}&clientid={}", pct(id));
+                    assert!(query.ends_with(&want), "query {query:?} lacks {want:?}");
+                }
+                None => assert!(!query.contains("clientid="), "clientid in {query:?}"),
+            }
+            None
+        }
         (Identity::ClientId(_), _) => Some("client_id"),
         (Identity::ObjectId(_), _) => Some("object_id"),
         (Identity::ResourceId(_), Source::Imds) => Some("msi_res_id"),
@@ -594,7 +674,7 @@ fn check_request(
             assert!(query.contains(&want), "query {query:?} lacks {want:?}");
         }
         _ => assert!(
-            !query.contains("_id="),
+            !query.contains("_id=") || source == Source::AzureMl,
             "system-assigned: no selector in {query:?}"
         ),
     }
@@ -609,11 +689,17 @@ fn check_request(
         assert!(req.headers().get("x-identity-header").is_none());
     }
     if let Some(secret) = header_secret {
-        let sent = req
-            .headers()
-            .get("x-identity-header")
-            .map(HeaderValue::as_bytes);
-        assert_eq!(sent, Some(secret.as_bytes()), "X-IDENTITY-HEADER");
+        // App Service: `X-IDENTITY-HEADER`; Azure ML and Service Fabric: `secret` (§3.1, §6, §7).
+        let (name, other) = match source {
+            Source::AppService => ("x-identity-header", "secret"),
+            _ => ("secret", "x-identity-header"),
+        };
+        let sent = req.headers().get(name).map(HeaderValue::as_bytes);
+        assert_eq!(sent, Some(secret.as_bytes()), "{name}");
+        assert!(
+            req.headers().get(other).is_none(),
+            "{other} sent to {source}"
+        );
         assert!(
             !(secret.starts_with(HEADER_MARK) && format!("{req:?}").contains(secret)),
             "the identity header in a request's Debug"
@@ -631,9 +717,11 @@ pub fn flow(data: &[u8]) {
         return;
     };
     let identity = desc.identity.identity();
-    let id_ok = identity.value().is_none_or(|v| {
-        !v.is_empty() && v.len() <= 1024 && v.bytes().all(|b| b.is_ascii_graphic())
-    });
+    let id_ok = identity.value().is_none_or(valid_id);
+    let default_client = match &desc.env {
+        EnvDesc::AzureMl(_, _, Some(c)) => Some(c.value()),
+        _ => None,
+    };
     let (env, source, known_env, header_secret) = match &desc.env {
         EnvDesc::Pod(i) => {
             let host = POD_HOSTS[usize::from(*i) % POD_HOSTS.len()];
@@ -671,6 +759,65 @@ pub fn flow(data: &[u8]) {
             false,
             None,
         ),
+        EnvDesc::CloudShell(i) => (
+            EnvSnapshot::from_pairs([(
+                "MSI_ENDPOINT",
+                CLOUD_SHELL_ENDPOINTS[usize::from(*i) % CLOUD_SHELL_ENDPOINTS.len()],
+            )]),
+            Source::CloudShell,
+            true,
+            None,
+        ),
+        EnvDesc::AzureMl(i, secret, default_client) => {
+            let mut pairs = vec![
+                (
+                    "MSI_ENDPOINT",
+                    ML_ENDPOINTS[usize::from(*i) % ML_ENDPOINTS.len()].to_string(),
+                ),
+                ("MSI_SECRET", secret.value()),
+            ];
+            if let Some(c) = default_client {
+                pairs.push(("DEFAULT_IDENTITY_CLIENT_ID", c.value()));
+            }
+            // An empty MSI_SECRET counts as unset (§1.3): Cloud Shell.
+            let source = if secret.value().is_empty() {
+                Source::CloudShell
+            } else {
+                Source::AzureMl
+            };
+            // A DEFAULT_IDENTITY_CLIENT_ID is validated like a client ID (§1.2); only for ML.
+            let default_ok = source != Source::AzureMl
+                || default_client
+                    .as_ref()
+                    .map(IdValue::value)
+                    .is_none_or(|v| v.is_empty() || valid_id(&v));
+            (
+                EnvSnapshot::from_pairs(pairs),
+                source,
+                matches!(secret, SecretDesc::Planted(_)) && default_ok,
+                Some(secret.value()),
+            )
+        }
+        EnvDesc::ServiceFabric(i, header, thumbprint) => {
+            let url = SF_ENDPOINTS[usize::from(*i) % SF_ENDPOINTS.len()];
+            let hex: String = thumbprint.iter().map(|b| format!("{b:02X}")).collect();
+            let source = if header.value().is_empty() {
+                Source::Imds
+            } else {
+                Source::ServiceFabric
+            };
+            (
+                EnvSnapshot::from_pairs([
+                    ("IDENTITY_ENDPOINT", url.to_string()),
+                    ("IDENTITY_HEADER", header.value()),
+                    ("IDENTITY_SERVER_THUMBPRINT", hex),
+                ]),
+                source,
+                // §6: an http endpoint is a configuration error.
+                matches!(header, SecretDesc::Planted(_)) && url.starts_with("https:"),
+                Some(header.value()),
+            )
+        }
         EnvDesc::AppServiceAny(url, header) => {
             let env = EnvSnapshot::from_pairs([
                 ("IDENTITY_ENDPOINT", url.0.clone()),
@@ -695,7 +842,16 @@ pub fn flow(data: &[u8]) {
         &desc.env,
         EnvDesc::AppService(_, SecretDesc::Planted(_))
             | EnvDesc::AppServiceAny(_, SecretDesc::Planted(_))
+            | EnvDesc::AzureMl(_, SecretDesc::Planted(_), _)
+            | EnvDesc::ServiceFabric(_, SecretDesc::Planted(_), _)
     );
+    // §1.4: Cloud Shell and Service Fabric take no user-assigned identity, Azure ML only a
+    // client ID; anything else is a configuration error at construction.
+    let kind_ok = match source {
+        Source::CloudShell | Source::ServiceFabric => !identity.is_user_assigned(),
+        Source::AzureMl => matches!(identity, Identity::SystemAssigned | Identity::ClientId(_)),
+        _ => true,
+    };
     let planted_header = header_secret
         .clone()
         .filter(|_| planted && !env_text.contains(HEADER_MARK));
@@ -710,7 +866,7 @@ pub fn flow(data: &[u8]) {
                 "construction errors are configuration errors: {e}"
             );
             assert!(
-                !id_ok || !known_env,
+                !id_ok || !known_env || !kind_ok,
                 "a valid configuration was refused: {e}"
             );
             if let Some(h) = &planted_header {
@@ -726,6 +882,25 @@ pub fn flow(data: &[u8]) {
     assert!(
         id_ok,
         "an invalid user-assigned ID was accepted: {identity:?}"
+    );
+    assert!(kind_ok, "{source} accepted the identity {identity:?}");
+    // §6: Service Fabric over http; §1.2: an invalid DEFAULT_IDENTITY_CLIENT_ID for Azure ML.
+    let refused_env = match &desc.env {
+        EnvDesc::ServiceFabric(i, _, _) => {
+            source == Source::ServiceFabric
+                && !SF_ENDPOINTS[usize::from(*i) % SF_ENDPOINTS.len()].starts_with("https:")
+        }
+        EnvDesc::AzureMl(..) => {
+            source == Source::AzureMl
+                && default_client
+                    .as_deref()
+                    .is_some_and(|v| !v.is_empty() && !valid_id(v))
+        }
+        _ => false,
+    };
+    assert!(
+        !refused_env,
+        "an invalid {source} environment was accepted: {env:?}"
     );
     assert_eq!(mi.source(), source, "detected source");
     let scopes: Vec<String> = match &desc.scope {
@@ -775,11 +950,15 @@ pub fn flow(data: &[u8]) {
             source,
             identity: &identity,
             resource: &resource,
+            default_client: default_client.as_deref(),
         },
         identity: &identity,
-        header_secret: header_secret
-            .as_deref()
-            .filter(|_| source == Source::AppService),
+        header_secret: header_secret.as_deref().filter(|_| {
+            matches!(
+                source,
+                Source::AppService | Source::AzureMl | Source::ServiceFabric
+            )
+        }),
         planted_header: planted_header.as_deref(),
         env_text: &env_text,
         policy: Policy {

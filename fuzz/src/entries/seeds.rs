@@ -807,7 +807,7 @@ pub fn flow_descs() -> Vec<(&'static str, FlowDesc)> {
     bad_id.again = true;
     let mut two_scopes = flow_desc(pod.clone(), sys(), vec![]);
     two_scopes.scope = ScopeDesc::Two();
-    vec![
+    let mut out = vec![
         (
             "imds-200",
             flow_desc(
@@ -1039,6 +1039,138 @@ pub fn flow_descs() -> Vec<(&'static str, FlowDesc)> {
                 )],
             ),
         ),
+    ];
+    out.extend(new_source_flows());
+    out
+}
+
+/// Cloud Shell, Azure ML and Service Fabric flows (PROTOCOL.md §5, §6, §7): their examples,
+/// their error shapes, secrets echoed, selectors, and the configuration errors.
+fn new_source_flows() -> Vec<(&'static str, FlowDesc)> {
+    let client = || IdentityDesc::Client(IdValue::Guid(0x9999_9999_8888_7777_6666_5555_5555_5555));
+    let ml = |default: Option<IdValue>| EnvDesc::AzureMl(0, SecretDesc::Planted(2), default);
+    let sf = |i: u8| EnvDesc::ServiceFabric(i, SecretDesc::Planted(3), [0xab; 20]);
+    let sf_error = |code: &str| {
+        BodyDesc::Raw(Bytes(
+            format!(r#"{{"error":{{"code":"{code}","message":"Secret is not found in the request headers."}}}}"#)
+                .into_bytes(),
+        ))
+    };
+    vec![
+        (
+            "cloudshell-token",
+            flow_desc(
+                EnvDesc::CloudShell(0),
+                IdentityDesc::System(),
+                vec![respond(StatusDesc::S200(), vec![], example(4))],
+            ),
+        ),
+        (
+            "cloudshell-user-assigned",
+            flow_desc(EnvDesc::CloudShell(1), client(), vec![]),
+        ),
+        (
+            "cloudshell-503-then-token",
+            flow_desc(
+                EnvDesc::CloudShell(1),
+                IdentityDesc::System(),
+                vec![
+                    respond(StatusDesc::S503(), vec![], BodyDesc::Empty()),
+                    respond(StatusDesc::S200(), vec![], example(4)),
+                ],
+            ),
+        ),
+        (
+            "ml-token-default-client",
+            flow_desc(
+                ml(Some(IdValue::Guid(
+                    0x9999_9999_8888_7777_6666_5555_5555_5555,
+                ))),
+                IdentityDesc::System(),
+                vec![respond(StatusDesc::S200(), vec![], example(6))],
+            ),
+        ),
+        (
+            "ml-client-id-date",
+            flow_desc(
+                ml(None),
+                client(),
+                vec![respond(StatusDesc::S200(), vec![], example(2))],
+            ),
+        ),
+        (
+            "ml-object-id",
+            flow_desc(ml(None), IdentityDesc::Object(IdValue::Guid(1)), vec![]),
+        ),
+        (
+            "ml-401-echoes-secret",
+            flow_desc(
+                ml(None),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S401(),
+                    vec![],
+                    BodyDesc::Raw(Bytes(b"Invalid secret token header: {H}".to_vec())),
+                )],
+            ),
+        ),
+        (
+            "ml-bad-default-client",
+            flow_desc(
+                ml(Some(IdValue::Any(Text::of("a b")))),
+                IdentityDesc::System(),
+                vec![],
+            ),
+        ),
+        (
+            "sf-token",
+            flow_desc(
+                sf(0),
+                IdentityDesc::System(),
+                vec![respond(StatusDesc::S200(), vec![], example(5))],
+            ),
+        ),
+        (
+            "sf-401-secret-header-not-found",
+            flow_desc(
+                sf(1),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S401(),
+                    vec![],
+                    sf_error("SecretHeaderNotFound"),
+                )],
+            ),
+        ),
+        (
+            "sf-404-not-retried",
+            flow_desc(
+                sf(0),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S404(),
+                    vec![],
+                    sf_error("ManagedIdentityNotFound"),
+                )],
+            ),
+        ),
+        (
+            "sf-string-error",
+            flow_desc(
+                sf(0),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S400(),
+                    vec![],
+                    BodyDesc::Raw(Bytes(br#"{"error":"ArgumentNullOrEmpty {U}"}"#.to_vec())),
+                )],
+            ),
+        ),
+        (
+            "sf-http-endpoint",
+            flow_desc(sf(2), IdentityDesc::System(), vec![]),
+        ),
+        ("sf-user-assigned", flow_desc(sf(0), client(), vec![])),
     ]
 }
 
