@@ -307,6 +307,9 @@ desc! {
     }
 }
 
+/// A loaded chain as the oracle predicts it: the leaf's DER, the others' in file order.
+type Chain = (Vec<u8>, Vec<Vec<u8>>);
+
 /// Keys A and B (as the oracle names them).
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Rsa {
@@ -453,7 +456,7 @@ impl PemDesc {
     /// What the loader must answer (PROTOCOL.md §10): `Ok(leaf DER, others in file order)` or
     /// a part of the error message; `None` when the description is outside the oracle (a
     /// damaged block, a label it does not model).
-    fn expect(&self) -> Option<Result<(Vec<u8>, Vec<Vec<u8>>), &'static str>> {
+    fn expect(&self) -> Option<Result<Chain, &'static str>> {
         if self.blocks.0.iter().any(|b| b.damage.is_some()) {
             return None;
         }

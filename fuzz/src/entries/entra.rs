@@ -323,6 +323,7 @@ fn run_entra(
         probe_pending: false,
         probe_passed: false,
         now,
+        arc: None,
     };
     let result = run.drive()?;
     if let Err(e) = &result {
@@ -453,10 +454,8 @@ pub fn entra_response_structured(data: &[u8]) {
         if let (true, EntraBodyDesc::Aadsts(a)) = (answered, body) {
             let code = status.code();
             check_aadsts(&result, &echo(&a.body(), secret), code);
-            if !(200..300).contains(&code) {
-                if let Some(want) = a.plain_detail() {
-                    assert_eq!(e.detail(), Some(want.as_str()), "the AADSTS description");
-                }
+            if let (false, Some(want)) = ((200..300).contains(&code), a.plain_detail()) {
+                assert_eq!(e.detail(), Some(want.as_str()), "the AADSTS description");
             }
         }
     }

@@ -8,8 +8,9 @@ use azmi_core::http::{HeaderMap, HeaderValue};
 use azmi_core::time::OffsetDateTime;
 use azmi_core::token::{AccessToken, parse_token_response};
 use azmi_core::{
-    Action, EnvSnapshot, ErrorKind, FlowState, Identity, ManagedIdentity, ManagedIdentityOptions,
-    ProxyPolicy, Source, TlsPolicy, TokenFlow, TransportFailure, TransportHints, http,
+    Action, EnvSnapshot, ErrorKind, FileFailure, FlowState, Identity, ManagedIdentity,
+    ManagedIdentityOptions, ProxyPolicy, Source, TlsPolicy, TokenFlow, TransportFailure,
+    TransportHints, http,
 };
 use serde_json::Value;
 
@@ -149,6 +150,95 @@ desc! {
         /// Service Fabric: `IDENTITY_ENDPOINT` (one of [`SF_ENDPOINTS`]), `IDENTITY_HEADER`, and a
         /// thumbprint of 40 hex digits.
         ServiceFabric(i: u8, header: SecretDesc, thumbprint: [u8; 20]),
+        /// Azure Arc (`IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`): the realm its 401s name, the
+        /// key file's outcome, and whether the host has the agent's token directory.
+        Arc(realm: RealmDesc, file: FileDesc, token_dir: bool),
+    }
+}
+
+/// Arc's token directory on Linux (PROTOCOL.md §4 rule 4).
+const ARC_DIR: &str = "/var/opt/azcmagent/tokens";
+const ARC_ENDPOINT: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+const KEY_MARK: &str = "ARC-KEY-SECRET";
+
+desc! {
+    /// The `WWW-Authenticate` header of Arc's 401s.
+    pub enum RealmDesc {
+        /// `Basic realm=<ARC_DIR>/<n>.key`.
+        Key(n: u16),
+        /// The same, quoted.
+        Quoted(n: u16),
+        /// `Basic realm=` then any text.
+        Any(t: Text),
+        /// Any header value.
+        Raw(t: Text),
+        /// No header.
+        Missing(),
+    }
+}
+
+impl RealmDesc {
+    fn header(&self) -> Option<String> {
+        match self {
+            RealmDesc::Key(n) => Some(format!("Basic realm={ARC_DIR}/{n:04x}.key")),
+            RealmDesc::Quoted(n) => Some(format!("Basic realm=\"{ARC_DIR}/{n:04x}.key\"")),
+            RealmDesc::Any(t) => Some(format!("Basic realm={}", t.0)),
+            RealmDesc::Raw(t) => Some(t.0.clone()),
+            RealmDesc::Missing() => None,
+        }
+    }
+}
+
+/// §4 rules 2–3, read independently of the core: the path a challenge names, or `None` when
+/// the challenge is refused (another scheme; not absolute; a NUL; not a `*.key` file).
+fn expect_realm(header: &str) -> Option<String> {
+    let rest = header.strip_prefix("Basic realm=")?;
+    let path = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(rest);
+    let b = path.as_bytes();
+    let absolute = path.starts_with('/')
+        || (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\');
+    let name = path.rsplit(['/', '\\']).next().unwrap_or("");
+    (absolute && !path.contains('\0') && name.ends_with(".key") && name.len() > 4)
+        .then(|| path.to_string())
+}
+
+desc! {
+    /// What reading Arc's key file gives.
+    pub enum FileDesc {
+        /// A planted key of printable ASCII.
+        Key(id: u16),
+        /// Any bytes.
+        Any(b: Bytes),
+        /// 4 097 bytes: over the limit.
+        TooLong(),
+        NotFound(),
+        PermissionDenied(),
+        OutsideDirectory(),
+        Other(t: Text),
+    }
+}
+
+impl FileDesc {
+    fn outcome(&self) -> Result<Vec<u8>, FileFailure> {
+        match self {
+            FileDesc::Key(id) => Ok(format!("{KEY_MARK}-{id:04x}").into_bytes()),
+            FileDesc::Any(b) => Ok(b.0.clone()),
+            FileDesc::TooLong() => Ok(vec![b'k'; 4097]),
+            FileDesc::NotFound() => Err(FileFailure::NotFound),
+            FileDesc::PermissionDenied() => Err(FileFailure::PermissionDenied),
+            FileDesc::OutsideDirectory() => Err(FileFailure::OutsideDirectory),
+            FileDesc::Other(t) => Err(FileFailure::Other(t.0.clone())),
+        }
+    }
+
+    /// The key §4 rule 5 accepts: at most 4 096 bytes of printable ASCII or space.
+    fn accepted_key(&self) -> Option<String> {
+        let bytes = self.outcome().ok()?;
+        (bytes.len() <= 4096 && bytes.iter().all(|b| (0x20..=0x7e).contains(b)))
+            .then(|| String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
@@ -473,6 +563,9 @@ struct Fed {
 /// The retry policy of PROTOCOL.md §1.8 a flow runs under.
 pub(super) struct Policy {
     pub(super) imds: bool,
+    /// IMDS's own classes (§1.9): 400 for the system identity and a non-JSON 2xx are
+    /// *unavailable*.
+    pub(super) imds_classes: bool,
     pub(super) budget: StdDuration,
     pub(super) max_retries: u32,
 }
@@ -482,6 +575,7 @@ impl Policy {
     pub(super) fn standard() -> Self {
         Policy {
             imds: false,
+            imds_classes: false,
             budget: StdDuration::from_secs(30),
             max_retries: 3,
         }
@@ -631,7 +725,7 @@ fn check_request(
         );
         return;
     }
-    if matches!(source, Source::Imds | Source::AppService) {
+    if matches!(source, Source::Imds | Source::AppService | Source::Arc) {
         assert_eq!(metadata, Some("true"), "Metadata: true");
     }
     // §6: the server certificate is pinned to the thumbprint, for Service Fabric only.
@@ -643,6 +737,7 @@ fn check_request(
     );
     let api = match source {
         Source::Imds => "2018-02-01",
+        Source::Arc => "2020-06-01",
         Source::AzureMl => "2017-09-01",
         Source::ServiceFabric => "2019-07-01-preview",
         _ => "2019-08-01",
@@ -664,7 +759,7 @@ fn check_request(
         }
         (Identity::ClientId(_), _) => Some("client_id"),
         (Identity::ObjectId(_), _) => Some("object_id"),
-        (Identity::ResourceId(_), Source::Imds) => Some("msi_res_id"),
+        (Identity::ResourceId(_), Source::Imds | Source::Arc) => Some("msi_res_id"),
         (Identity::ResourceId(_), _) => Some("mi_res_id"),
         _ => None,
     };
@@ -687,6 +782,20 @@ fn check_request(
             req.uri()
         );
         assert!(req.headers().get("x-identity-header").is_none());
+    }
+    if source == Source::Arc {
+        // §4 rule 5: leg 2 sends the key untouched as `Authorization: Basic <key>`; leg 1 none.
+        let sent = req
+            .headers()
+            .get("authorization")
+            .map(HeaderValue::as_bytes);
+        let want = header_secret.map(|k| format!("Basic {k}"));
+        assert_eq!(
+            sent,
+            want.as_deref().map(str::as_bytes),
+            "Arc's Authorization"
+        );
+        return;
     }
     if let Some(secret) = header_secret {
         // App Service: `X-IDENTITY-HEADER`; Azure ML and Service Fabric: `secret` (§3.1, §6, §7).
@@ -818,6 +927,16 @@ pub fn flow(data: &[u8]) {
                 Some(header.value()),
             )
         }
+        EnvDesc::Arc(_, _, token_dir) => (
+            EnvSnapshot::from_pairs([
+                ("IDENTITY_ENDPOINT", ARC_ENDPOINT),
+                ("IMDS_ENDPOINT", "http://127.0.0.1:40342"),
+            ])
+            .with_arc_token_dir(token_dir.then(|| ARC_DIR.to_string())),
+            Source::Arc,
+            true,
+            None,
+        ),
         EnvDesc::AppServiceAny(url, header) => {
             let env = EnvSnapshot::from_pairs([
                 ("IDENTITY_ENDPOINT", url.0.clone()),
@@ -845,6 +964,12 @@ pub fn flow(data: &[u8]) {
             | EnvDesc::AzureMl(_, SecretDesc::Planted(_), _)
             | EnvDesc::ServiceFabric(_, SecretDesc::Planted(_), _)
     );
+    // Arc's key becomes a secret once read: a planted one is checked like a planted header.
+    let header_secret = match &desc.env {
+        EnvDesc::Arc(_, file @ FileDesc::Key(_), _) => file.accepted_key(),
+        _ => header_secret,
+    };
+    let planted = planted || matches!(&desc.env, EnvDesc::Arc(_, FileDesc::Key(_), _));
     // §1.4: Cloud Shell and Service Fabric take no user-assigned identity, Azure ML only a
     // client ID; anything else is a configuration error at construction.
     let kind_ok = match source {
@@ -943,6 +1068,11 @@ pub fn flow(data: &[u8]) {
     let probe_armed = desc.probe
         && source == Source::Imds
         && env.get("AZURE_POD_IDENTITY_AUTHORITY_HOST").is_none();
+    let imds_policy = matches!(source, Source::Imds | Source::Arc);
+    let arc_key = match &desc.env {
+        EnvDesc::Arc(_, file, _) => file.accepted_key(),
+        _ => None,
+    };
     let mut run = FlowRun {
         steps: &desc.steps.0,
         flow,
@@ -959,12 +1089,25 @@ pub fn flow(data: &[u8]) {
                 Source::AppService | Source::AzureMl | Source::ServiceFabric
             )
         }),
+        // The planted Arc key is watched for from the start: nothing may show it.
         planted_header: planted_header.as_deref(),
         env_text: &env_text,
+        // Both Arc legs run under the IMDS policy (§1.8); IMDS's own classes stay IMDS's.
         policy: Policy {
-            imds: source == Source::Imds,
-            budget: StdDuration::from_secs(if source == Source::Imds { 90 } else { 30 }),
-            max_retries: if source == Source::Imds { 5 } else { 3 },
+            imds: matches!(source, Source::Imds | Source::Arc),
+            imds_classes: source == Source::Imds,
+            budget: StdDuration::from_secs(if imds_policy { 90 } else { 30 }),
+            max_retries: if imds_policy { 5 } else { 3 },
+        },
+        arc: match &desc.env {
+            EnvDesc::Arc(realm, file, token_dir) => Some(ArcRun {
+                realm: realm.header(),
+                file: file.clone(),
+                token_dir: *token_dir,
+                key: arc_key.as_deref(),
+                read: None,
+            }),
+            _ => None,
         },
         probe_pending: probe_armed,
         probe_passed: false,
@@ -1008,6 +1151,20 @@ pub(super) struct FlowRun<'a> {
     pub(super) probe_pending: bool,
     pub(super) probe_passed: bool,
     pub(super) now: OffsetDateTime,
+    /// Azure Arc's challenge and key file, when the source is Arc.
+    pub(super) arc: Option<ArcRun<'a>>,
+}
+
+/// Azure Arc's side of a driven flow (PROTOCOL.md §4).
+pub(super) struct ArcRun<'a> {
+    /// The `WWW-Authenticate` value of its 401s.
+    realm: Option<String>,
+    file: FileDesc,
+    token_dir: bool,
+    /// The key the file holds, if §4 rule 5 accepts it.
+    key: Option<&'a str>,
+    /// Set once the file was read: whether the key was accepted.
+    read: Option<bool>,
 }
 
 impl FlowRun<'_> {
@@ -1086,6 +1243,13 @@ impl FlowRun<'_> {
                                 .0
                                 .iter()
                                 .for_each(|h| h.append(&mut headers, self.now));
+                            // Arc's 401s carry the described challenge (§4).
+                            let realm = self.arc.as_ref().and_then(|a| a.realm.as_deref());
+                            if let (Some(realm), 401) = (realm, r.status.code()) {
+                                if let Ok(v) = HeaderValue::from_str(realm) {
+                                    headers.insert(http::header::WWW_AUTHENTICATE, v);
+                                }
+                            }
                             let mut response = http::Response::new(body.clone());
                             *response.status_mut() = http::StatusCode::from_u16(r.status.code())
                                 .unwrap_or(http::StatusCode::OK);
@@ -1177,6 +1341,42 @@ impl FlowRun<'_> {
                         sleeping_until = Some(until);
                     }
                 }
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    let f = fed
+                        .take()
+                        .unwrap_or_else(|| panic!("a file read before any answer: {path}"));
+                    let arc = self
+                        .arc
+                        .as_mut()
+                        .unwrap_or_else(|| panic!("a file read outside Arc: {path}"));
+                    assert_eq!(f.status, Some(401), "Arc reads its key only after a 401");
+                    assert!(arc.read.is_none(), "the key file is read twice");
+                    let header = f
+                        .headers
+                        .get(http::header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok());
+                    assert_eq!(
+                        header.and_then(expect_realm).as_deref(),
+                        Some(path.as_str()),
+                        "the file is the challenge's realm (§4 rules 2–3)"
+                    );
+                    assert!(
+                        arc.token_dir,
+                        "a key read on a host without the token directory"
+                    );
+                    assert_eq!(limit, 4096, "the key file limit");
+                    assert_eq!(must_be_in.as_deref(), Some(ARC_DIR), "the key's directory");
+                    arc.read = Some(arc.key.is_some());
+                    self.flow.handle_file(self.now, arc.file.outcome());
+                    // From now on the key is sent, and must be scrubbed from every error.
+                    if arc.key.is_some() {
+                        self.header_secret = arc.key;
+                    }
+                }
                 Action::Done(result) => {
                     assert!(
                         slept <= self.policy.budget,
@@ -1190,7 +1390,15 @@ impl FlowRun<'_> {
                         other => panic!("after Done, poll returned {other:?}"),
                     }
                     let Some(f) = fed else {
-                        panic!("Done without an outcome: {result:?}")
+                        // Only a refused Arc key file ends a flow right after a file read.
+                        assert!(
+                            self.arc.as_ref().is_some_and(|a| a.read == Some(false)),
+                            "Done without an outcome: {result:?}"
+                        );
+                        let e = result.clone().expect_err("a refused key file is an error");
+                        assert_eq!(e.kind(), ErrorKind::Failed, "{e}");
+                        assert!(e.message().contains("key file"), "{e}");
+                        return Some(result);
                     };
                     let first = first_attempt.unwrap_or(f.sent);
                     self.check_done(&f, result.clone(), retries, since(first, f.at));
@@ -1300,6 +1508,24 @@ impl FlowRun<'_> {
                 );
                 let full = parse_token_response(&f.body, f.sent);
                 check_token_result("flow", &full, &expect_token_body(&f.body, f.sent), f.sent);
+                if let Some(arc) = &self.arc {
+                    assert_eq!(arc.read, Some(true), "an Arc token without its challenge");
+                    if let Ok(p) = &full {
+                        // §4 rule 7: a user-assigned identity must be echoed, any ASCII case.
+                        let echoed = match self.identity {
+                            Identity::ClientId(_) => p.echo.client_id.as_deref(),
+                            Identity::ObjectId(_) => p.echo.object_id.as_deref(),
+                            Identity::ResourceId(_) => p.echo.resource_id.as_deref(),
+                            _ => Some(""),
+                        };
+                        let wanted = self.identity.value().unwrap_or("");
+                        assert!(
+                            echoed.is_some_and(|e| e.eq_ignore_ascii_case(wanted)),
+                            "Arc's token does not echo the {:?}",
+                            self.identity
+                        );
+                    }
+                }
                 let parsed = full.map(|p| p.token);
                 assert_eq!(
                     parsed.as_ref(),
@@ -1391,7 +1617,7 @@ impl FlowRun<'_> {
                     serde_json::from_slice::<Value>(&f.body),
                     Ok(Value::Object(_))
                 );
-                if self.policy.imds && not_object {
+                if self.policy.imds_classes && not_object {
                     ErrorKind::Unavailable
                 } else {
                     ErrorKind::Failed
@@ -1399,11 +1625,25 @@ impl FlowRun<'_> {
             } else {
                 let secrets: Vec<&str> = self.header_secret.into_iter().collect();
                 let want = describe_scrubbed(&f.body, &secrets).map(|d| scrub(&d, &secrets));
-                assert_eq!(
-                    e.detail(),
-                    want.as_deref(),
-                    "the error's detail is the described body, the identity header scrubbed"
-                );
+                if let (Some(arc), 401) = (&self.arc, status) {
+                    // §4: a refused challenge or a second 401 ends the flow, failed.
+                    let header = f
+                        .headers
+                        .get(http::header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok());
+                    assert!(
+                        arc.read == Some(true)
+                            || !arc.token_dir
+                            || header.and_then(expect_realm).is_none(),
+                        "Arc's valid challenge was not followed: {e}"
+                    );
+                } else {
+                    assert_eq!(
+                        e.detail(),
+                        want.as_deref(),
+                        "the error's detail is the described body, the identity header scrubbed"
+                    );
+                }
                 if self.policy.retries(status) && !unreachable_403 {
                     let count_used = if self.policy.imds && status == 410 {
                         elapsed >= StdDuration::from_secs(70)
@@ -1445,7 +1685,7 @@ impl FlowRun<'_> {
                 }
                 if unreachable_403 {
                     ErrorKind::Unavailable
-                } else if self.policy.imds && status == 400 {
+                } else if self.policy.imds_classes && status == 400 {
                     if self.identity.is_user_assigned() {
                         ErrorKind::Failed
                     } else {

@@ -14,8 +14,8 @@ use super::entra::{
 };
 use super::error_body::{BodyForm, ERROR_EXAMPLES, ErrField, ErrorBodyDesc, Plant, PlantAt};
 use super::flow::{
-    BodyDesc, EnvDesc, FailureDesc, FlowDesc, IdValue, IdentityDesc, OutcomeDesc, ResponseDesc,
-    ScopeDesc, SecretDesc, StatusDesc, StepDesc, TOKEN_EXAMPLES, WakeDesc,
+    BodyDesc, EnvDesc, FailureDesc, FileDesc, FlowDesc, IdValue, IdentityDesc, OutcomeDesc,
+    RealmDesc, ResponseDesc, ScopeDesc, SecretDesc, StatusDesc, StepDesc, TOKEN_EXAMPLES, WakeDesc,
 };
 use super::oracle::Clock;
 use super::retry_after::{
@@ -1041,6 +1041,7 @@ pub fn flow_descs() -> Vec<(&'static str, FlowDesc)> {
         ),
     ];
     out.extend(new_source_flows());
+    out.extend(arc_flows());
     out
 }
 
@@ -1171,6 +1172,150 @@ fn new_source_flows() -> Vec<(&'static str, FlowDesc)> {
             flow_desc(sf(2), IdentityDesc::System(), vec![]),
         ),
         ("sf-user-assigned", flow_desc(sf(0), client(), vec![])),
+    ]
+}
+
+/// Azure Arc flows (PROTOCOL.md §4): the two legs, the challenge's forms and refusals, the key
+/// file's outcomes, the user-assigned echo, a second 401, an echoed key.
+fn arc_flows() -> Vec<(&'static str, FlowDesc)> {
+    let arc = |realm: RealmDesc, file: FileDesc| EnvDesc::Arc(realm, file, true);
+    let ua = || IdentityDesc::Client(IdValue::Guid(0x1111_1111_2222_3333_4444_5555_5555_5555));
+    let challenge = || respond(StatusDesc::S401(), vec![], BodyDesc::Empty());
+    let token = || respond(StatusDesc::S200(), vec![], example(3));
+    let sys = IdentityDesc::System;
+    vec![
+        (
+            "arc-challenge-then-token",
+            flow_desc(
+                arc(RealmDesc::Key(0x5f0c), FileDesc::Key(1)),
+                sys(),
+                vec![challenge(), token()],
+            ),
+        ),
+        (
+            "arc-quoted-realm-user-assigned-echo",
+            flow_desc(
+                arc(RealmDesc::Quoted(1), FileDesc::Key(2)),
+                ua(),
+                vec![
+                    challenge(),
+                    respond(StatusDesc::S200(), vec![], example(27)),
+                ],
+            ),
+        ),
+        (
+            "arc-user-assigned-without-echo",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::Key(2)),
+                ua(),
+                vec![challenge(), token()],
+            ),
+        ),
+        (
+            "arc-did-not-challenge",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::Key(2)),
+                sys(),
+                vec![token()],
+            ),
+        ),
+        (
+            "arc-second-401",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::Key(3)),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-relative-realm",
+            flow_desc(
+                arc(RealmDesc::Any(Text::of("tokens/x.key")), FileDesc::Key(3)),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-bearer-scheme",
+            flow_desc(
+                arc(
+                    RealmDesc::Raw(Text::of("Bearer realm=/var/opt/azcmagent/tokens/x.key")),
+                    FileDesc::Key(3),
+                ),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-no-header",
+            flow_desc(
+                arc(RealmDesc::Missing(), FileDesc::Key(3)),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-no-token-dir",
+            flow_desc(
+                EnvDesc::Arc(RealmDesc::Key(1), FileDesc::Key(3), false),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-key-not-found",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::NotFound()),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-key-too-long",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::TooLong()),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-key-binary",
+            flow_desc(
+                arc(
+                    RealmDesc::Key(1),
+                    FileDesc::Any(Bytes(vec![b'k', 0, b'\n'])),
+                ),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-503-then-challenge",
+            flow_desc(
+                arc(RealmDesc::Key(2), FileDesc::Key(4)),
+                sys(),
+                vec![
+                    respond(StatusDesc::S503(), vec![], BodyDesc::Empty()),
+                    challenge(),
+                    token(),
+                ],
+            ),
+        ),
+        (
+            "arc-500-echoes-key",
+            flow_desc(
+                arc(RealmDesc::Key(2), FileDesc::Key(5)),
+                sys(),
+                vec![
+                    challenge(),
+                    respond(
+                        StatusDesc::S500(),
+                        vec![],
+                        BodyDesc::Raw(Bytes(b"bad Authorization: Basic {H} ({h})".to_vec())),
+                    ),
+                ],
+            ),
+        ),
     ]
 }
 
