@@ -1245,10 +1245,10 @@ impl FlowRun<'_> {
                                 .for_each(|h| h.append(&mut headers, self.now));
                             // Arc's 401s carry the described challenge (§4).
                             let realm = self.arc.as_ref().and_then(|a| a.realm.as_deref());
-                            if let (Some(realm), 401) = (realm, r.status.code()) {
-                                if let Ok(v) = HeaderValue::from_str(realm) {
-                                    headers.insert(http::header::WWW_AUTHENTICATE, v);
-                                }
+                            if let (Some(realm), 401) = (realm, r.status.code())
+                                && let Ok(v) = HeaderValue::from_str(realm)
+                            {
+                                headers.insert(http::header::WWW_AUTHENTICATE, v);
                             }
                             let mut response = http::Response::new(body.clone());
                             *response.status_mut() = http::StatusCode::from_u16(r.status.code())
