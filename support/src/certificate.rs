@@ -124,6 +124,16 @@ impl ClientCertificate {
             .ok_or("the private key does not match any certificate in the file")?;
         let leaf = certs.remove(leaf);
         certs.insert(0, leaf);
+        // A damaged key can pass ring's parsing checks and still fail every signature (ring
+        // checks each signature it makes): sign once now, so such a file is refused when the
+        // credential is built (PROTOCOL.md §10), not at every token request. Found by the
+        // `certificate_pem` fuzz target.
+        let rng = SystemRandom::new();
+        let mut probe = vec![0; key.public().modulus_len()];
+        key.sign(&RSA_PSS_SHA256, &rng, b"azmi: key check", &mut probe)
+            .map_err(|_| {
+                "the private key is not a usable RSA key: it cannot sign (is the key file damaged?)"
+            })?;
         let digest = ring::digest::digest(&ring::digest::SHA256, &certs[0]);
         let mut sha256 = [0; 32];
         sha256.copy_from_slice(digest.as_ref());
@@ -131,7 +141,7 @@ impl ClientCertificate {
             key,
             chain: certs,
             sha256,
-            rng: SystemRandom::new(),
+            rng,
         })
     }
 
@@ -271,6 +281,20 @@ mod tests {
             assert!(!e.contains(&key_line[..16]), "{e}");
             assert!(!e.contains(&key_bytes.join(", ")), "{e}");
         }
+    }
+
+    /// A PKCS#1 key with one base64 character of its private part changed: ring parses it, but
+    /// every signature fails its check. It is refused at load (the `certificate_pem` fuzz
+    /// target's finding, `fuzz/regressions/certificate_pem/damaged-key-cannot-sign`).
+    #[test]
+    fn a_damaged_key_is_refused_at_load() {
+        let cert_a = cert_for(KEY_A, "a");
+        assert_eq!(&KEY_A1[1130..1131], "K");
+        let damaged = format!("{}I{}", &KEY_A1[..1130], &KEY_A1[1131..]);
+        let e = ClientCertificate::load(format!("{damaged}{cert_a}").as_bytes(), None)
+            .expect_err("a key that cannot sign");
+        assert!(e.contains("cannot sign"), "{e}");
+        assert!(ClientCertificate::load(format!("{KEY_A1}{cert_a}").as_bytes(), None).is_ok());
     }
 
     #[test]

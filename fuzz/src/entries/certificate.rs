@@ -276,7 +276,7 @@ desc! {
 
 desc! {
     /// How a block is broken.
-    pub enum DamageDesc {
+    pub enum PemDamage {
         /// One byte replaced.
         Byte(at: u16, b: u8),
         /// Cut short.
@@ -295,7 +295,7 @@ desc! {
         before: Option<Text>,
         width: u8,
         crlf: bool,
-        damage: Option<DamageDesc>,
+        damage: Option<PemDamage>,
     }
 }
 
@@ -408,7 +408,7 @@ impl PemBlockDesc {
             text.push_str(&tame(t));
             text.push_str(eol);
         }
-        let join = matches!(self.damage, Some(DamageDesc::JoinBegin()));
+        let join = matches!(self.damage, Some(PemDamage::JoinBegin()));
         text.push_str(&begin);
         if !join {
             text.push_str(eol);
@@ -420,16 +420,16 @@ impl PemBlockDesc {
         if join && lines.is_empty() {
             text.push_str(eol);
         }
-        if !matches!(self.damage, Some(DamageDesc::DropEnd())) {
+        if !matches!(self.damage, Some(PemDamage::DropEnd())) {
             text.push_str(&end);
         }
         let mut bytes = text.into_bytes();
         match &self.damage {
-            Some(DamageDesc::Byte(at, b)) if !bytes.is_empty() => {
+            Some(PemDamage::Byte(at, b)) if !bytes.is_empty() => {
                 let i = usize::from(*at) % bytes.len();
                 bytes[i] = *b;
             }
-            Some(DamageDesc::Cut(at)) if !bytes.is_empty() => {
+            Some(PemDamage::Cut(at)) if !bytes.is_empty() => {
                 bytes.truncate(usize::from(*at) % bytes.len());
             }
             _ => {}
@@ -527,113 +527,4 @@ pub fn certificate_pem_structured(data: &[u8]) {
             got.as_ref().map(|c| c.sha256_thumbprint())
         ),
     }
-}
-
-/// Seeds of the structured target: the files PROTOCOL.md §10 describes and their near misses.
-pub fn pem_descs() -> Vec<(&'static str, PemDesc)> {
-    let block = |block: BlockDesc| PemBlockDesc {
-        block,
-        before: None,
-        width: 0,
-        crlf: false,
-        damage: None,
-    };
-    let file = |blocks: Vec<PemBlockDesc>| PemDesc {
-        blocks: List(blocks),
-        trailer: None,
-    };
-    let cert = |k: CertKind| block(BlockDesc::Cert(k));
-    let key = |k: KeyKind| block(BlockDesc::Key(k));
-    let mut between = key(KeyKind::A1());
-    between.before = Some(Text::of("Bag Attributes: friendlyName: azmi"));
-    between.crlf = true;
-    let mut joined = key(KeyKind::A8());
-    joined.damage = Some(DamageDesc::JoinBegin());
-    let mut no_end = cert(CertKind::A());
-    no_end.damage = Some(DamageDesc::DropEnd());
-    let mut narrow = cert(CertKind::A());
-    narrow.width = 19;
-    vec![
-        (
-            "cert-key-pkcs8",
-            file(vec![cert(CertKind::A()), key(KeyKind::A8())]),
-        ),
-        (
-            "key-pkcs1-first",
-            file(vec![key(KeyKind::A1()), cert(CertKind::A())]),
-        ),
-        (
-            "chain-leaf-second",
-            file(vec![
-                cert(CertKind::B()),
-                cert(CertKind::A()),
-                key(KeyKind::A8()),
-            ]),
-        ),
-        (
-            "text-between-crlf",
-            file(vec![cert(CertKind::A()), between]),
-        ),
-        ("narrow-lines", file(vec![narrow, key(KeyKind::A8())])),
-        (
-            "key-matches-none",
-            file(vec![cert(CertKind::B()), key(KeyKind::A8())]),
-        ),
-        ("key-only", file(vec![key(KeyKind::B8())])),
-        ("cert-only", file(vec![cert(CertKind::A())])),
-        (
-            "encrypted-key",
-            file(vec![
-                cert(CertKind::A()),
-                key(KeyKind::Encrypted(Bytes(vec![0x30, 0x82, 1, 0]))),
-            ]),
-        ),
-        (
-            "ec-key",
-            file(vec![cert(CertKind::Ec()), key(KeyKind::Ec8())]),
-        ),
-        (
-            "garbage-key",
-            file(vec![
-                cert(CertKind::A()),
-                key(KeyKind::Garbage8(Bytes(b"\x30\x03\x02\x01\x00".to_vec()))),
-            ]),
-        ),
-        (
-            "other-block",
-            file(vec![
-                block(BlockDesc::Other(
-                    Text::of("X509 TRUSTED CERTIFICATE"),
-                    Bytes(vec![1, 2, 3]),
-                )),
-                cert(CertKind::A()),
-                key(KeyKind::A8()),
-            ]),
-        ),
-        ("key-on-begin-line", file(vec![cert(CertKind::A()), joined])),
-        ("cert-without-end", file(vec![key(KeyKind::A8()), no_end])),
-    ]
-}
-
-/// Seeds of the raw targets: the fixtures as they are and assembled.
-pub fn certificate_files() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let pem: Vec<Vec<u8>> = [
-        format!("{CERT_A}{KEY_A8}"),
-        format!("{KEY_A1}{CERT_B}{CERT_A}"),
-        format!("{CERT_B}{KEY_A8}"),
-        format!("{CERT_EC}{KEY_EC8}"),
-        KEY_B8.to_string(),
-        CERT_A.to_string(),
-        format!("{CERT_A}-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"),
-    ]
-    .into_iter()
-    .map(String::into_bytes)
-    .collect();
-    let p12 = vec![
-        [&[0u8][..], P12_A].concat(),
-        [&[1u8][..], P12_A_EMPTY].concat(),
-        [&[1u8][..], P12_A].concat(),
-        [&[0u8][..], &P12_A[..P12_A.len() / 2]].concat(),
-    ];
-    (pem, p12)
 }

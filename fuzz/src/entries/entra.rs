@@ -453,8 +453,13 @@ pub fn entra_response_structured(data: &[u8]) {
         let answered = desc.steps.0.iter().all(|s| s == last);
         if let (true, EntraBodyDesc::Aadsts(a)) = (answered, body) {
             let code = status.code();
-            check_aadsts(&result, &echo(&a.body(), secret), code);
-            if let (false, Some(want)) = ((200..300).contains(&code), a.plain_detail()) {
+            let fed = echo(&a.body(), secret);
+            check_aadsts(&result, &fed, code);
+            // An echo of a secret with `"` or `\` in it can break the JSON (then the body is
+            // read as text): the description is predicted only for a body that stays JSON.
+            let json = serde_json::from_slice::<Value>(&fed).is_ok();
+            if let (false, true, Some(want)) = ((200..300).contains(&code), json, a.plain_detail())
+            {
                 assert_eq!(e.detail(), Some(want.as_str()), "the AADSTS description");
             }
         }

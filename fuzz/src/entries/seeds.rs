@@ -3,7 +3,10 @@
 use arbitrary::Arbitrary;
 use azmi_core::arc::KEY_FILE_LIMIT;
 
-use super::certificate::{CERT_A, KEY_A8, certificate_files, pem_descs};
+use super::certificate::{
+    BlockDesc, CERT_A, CERT_B, CERT_EC, CertKind, KEY_A1, KEY_A8, KEY_B8, KEY_EC8, KeyKind, P12_A,
+    P12_A_EMPTY, PemBlockDesc, PemDamage, PemDesc,
+};
 use super::challenge::{
     AGENT_DIRS, CHALLENGE_EXAMPLES, ChallengeDesc, ExtDesc, KeyDesc, QuoteDesc, RootDesc,
     SchemeDesc, SegmentDesc,
@@ -1736,6 +1739,9 @@ pub fn regressions() -> Vec<Seed> {
         // of key text — so the loader's error quoted key material.
         seed("certificate_pem_structured", "key-line-joined-to-begin", &encode(&joined_key)),
         seed("certificate_pem", "key-line-joined-to-begin", format!("{CERT_A}{}", KEY_A8.replacen("-----\n", "-----", 1)).as_bytes()),
+        // What certificate_pem found: a PKCS#1 key with one base64 character of its private part
+        // changed loads (ring parses it) but every signature fails ring's check.
+        seed("certificate_pem", "damaged-key-cannot-sign", format!("{}I{}{CERT_A}", &KEY_A1[..1130], &KEY_A1[1131..]).as_bytes()),
         seed("certificate_pem", "key-text-as-label-without-end", format!("-----BEGIN {}-----\n", KEY_A8.lines().nth(1).unwrap_or_default()).as_bytes()),
     ]
 }
@@ -1761,4 +1767,113 @@ pub fn check_seed_encoding() {
     round_trip(thumbprint_descs());
     round_trip(entra_descs());
     round_trip(pem_descs());
+}
+
+/// Seeds of the structured target: the files PROTOCOL.md §10 describes and their near misses.
+pub fn pem_descs() -> Vec<(&'static str, PemDesc)> {
+    let block = |block: BlockDesc| PemBlockDesc {
+        block,
+        before: None,
+        width: 0,
+        crlf: false,
+        damage: None,
+    };
+    let file = |blocks: Vec<PemBlockDesc>| PemDesc {
+        blocks: List(blocks),
+        trailer: None,
+    };
+    let cert = |k: CertKind| block(BlockDesc::Cert(k));
+    let key = |k: KeyKind| block(BlockDesc::Key(k));
+    let mut between = key(KeyKind::A1());
+    between.before = Some(Text::of("Bag Attributes: friendlyName: azmi"));
+    between.crlf = true;
+    let mut joined = key(KeyKind::A8());
+    joined.damage = Some(PemDamage::JoinBegin());
+    let mut no_end = cert(CertKind::A());
+    no_end.damage = Some(PemDamage::DropEnd());
+    let mut narrow = cert(CertKind::A());
+    narrow.width = 19;
+    vec![
+        (
+            "cert-key-pkcs8",
+            file(vec![cert(CertKind::A()), key(KeyKind::A8())]),
+        ),
+        (
+            "key-pkcs1-first",
+            file(vec![key(KeyKind::A1()), cert(CertKind::A())]),
+        ),
+        (
+            "chain-leaf-second",
+            file(vec![
+                cert(CertKind::B()),
+                cert(CertKind::A()),
+                key(KeyKind::A8()),
+            ]),
+        ),
+        (
+            "text-between-crlf",
+            file(vec![cert(CertKind::A()), between]),
+        ),
+        ("narrow-lines", file(vec![narrow, key(KeyKind::A8())])),
+        (
+            "key-matches-none",
+            file(vec![cert(CertKind::B()), key(KeyKind::A8())]),
+        ),
+        ("key-only", file(vec![key(KeyKind::B8())])),
+        ("cert-only", file(vec![cert(CertKind::A())])),
+        (
+            "encrypted-key",
+            file(vec![
+                cert(CertKind::A()),
+                key(KeyKind::Encrypted(Bytes(vec![0x30, 0x82, 1, 0]))),
+            ]),
+        ),
+        (
+            "ec-key",
+            file(vec![cert(CertKind::Ec()), key(KeyKind::Ec8())]),
+        ),
+        (
+            "garbage-key",
+            file(vec![
+                cert(CertKind::A()),
+                key(KeyKind::Garbage8(Bytes(b"\x30\x03\x02\x01\x00".to_vec()))),
+            ]),
+        ),
+        (
+            "other-block",
+            file(vec![
+                block(BlockDesc::Other(
+                    Text::of("X509 TRUSTED CERTIFICATE"),
+                    Bytes(vec![1, 2, 3]),
+                )),
+                cert(CertKind::A()),
+                key(KeyKind::A8()),
+            ]),
+        ),
+        ("key-on-begin-line", file(vec![cert(CertKind::A()), joined])),
+        ("cert-without-end", file(vec![key(KeyKind::A8()), no_end])),
+    ]
+}
+
+/// Seeds of the raw targets: the fixtures as they are and assembled.
+pub fn certificate_files() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let pem: Vec<Vec<u8>> = [
+        format!("{CERT_A}{KEY_A8}"),
+        format!("{KEY_A1}{CERT_B}{CERT_A}"),
+        format!("{CERT_B}{KEY_A8}"),
+        format!("{CERT_EC}{KEY_EC8}"),
+        KEY_B8.to_string(),
+        CERT_A.to_string(),
+        format!("{CERT_A}-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    let p12 = vec![
+        [&[0u8][..], P12_A].concat(),
+        [&[1u8][..], P12_A_EMPTY].concat(),
+        [&[1u8][..], P12_A].concat(),
+        [&[0u8][..], &P12_A[..P12_A.len() / 2]].concat(),
+    ];
+    (pem, p12)
 }
