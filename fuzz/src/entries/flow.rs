@@ -1129,7 +1129,9 @@ pub fn flow(data: &[u8]) {
         match second.poll(run.now) {
             Action::Send(req) => {
                 let probe_again = probe_armed && !run.probe_passed;
-                check_request(&req, probe_again, &run.shape, run.header_secret);
+                // A new Arc flow starts with a new challenge: no key on its first request (§4).
+                let secret = run.header_secret.filter(|_| source != Source::Arc);
+                check_request(&req, probe_again, &run.shape, secret);
             }
             other => panic!("a new flow must send first, got {other:?}"),
         }
