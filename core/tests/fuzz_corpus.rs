@@ -100,6 +100,11 @@ replay_tests! {
     cli_output_structured
     token_credentials
     chain_structured
+    entra_response
+    entra_response_structured
+    certificate_pem
+    certificate_pkcs12
+    certificate_pem_structured
 }
 
 /// Every target has a test above, and every directory under `fuzz/corpus/` and
@@ -109,7 +114,7 @@ fn every_target_is_replayed() {
     let names: Vec<&str> = entries::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names.len(),
-        17,
+        22,
         "a target was added: add it to replay_tests!"
     );
     for dir in ["corpus", "regressions"] {

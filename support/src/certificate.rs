@@ -62,7 +62,12 @@ impl ClientCertificate {
         let certs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem)
             .map(|c| c.map(|c| c.to_vec()))
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("the PEM certificate file could not be read ({e})"))?;
+            .map_err(|e| {
+                format!(
+                    "the PEM certificate file could not be read: {}",
+                    pem_error(&e)
+                )
+            })?;
         if certs.is_empty() {
             return Err("the PEM file holds no certificate (a CERTIFICATE block)".into());
         }
@@ -120,6 +125,16 @@ impl ClientCertificate {
             .ok_or("the private key does not match any certificate in the file")?;
         let leaf = certs.remove(leaf);
         certs.insert(0, leaf);
+        // A damaged key can pass ring's parsing checks and still fail every signature (ring
+        // checks each signature it makes): sign once now, so such a file is refused when the
+        // credential is built (PROTOCOL.md §10), not at every token request. Found by the
+        // `certificate_pem` fuzz target.
+        let rng = SystemRandom::new();
+        let mut probe = vec![0; modulus_len(&key)];
+        key.sign(&RSA_PSS_SHA256, &rng, b"azmi: key check", &mut probe)
+            .map_err(|_| {
+                "the private key is not a usable RSA key: it cannot sign (is the key file damaged?)"
+            })?;
         let digest = crate::crypto::backend::digest::digest(
             &crate::crypto::backend::digest::SHA256,
             &certs[0],
@@ -130,7 +145,7 @@ impl ClientCertificate {
             key,
             chain: certs,
             sha256,
-            rng: SystemRandom::new(),
+            rng,
         })
     }
 
@@ -154,11 +169,40 @@ impl ClientCertificate {
 
     /// Signs `message` with RSASSA-PSS, SHA-256, a 32-byte salt (PS256).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
-        let mut signature = vec![0; self.key.public_modulus_len()];
+        let mut signature = vec![0; modulus_len(&self.key)];
         self.key
             .sign(&RSA_PSS_SHA256, &self.rng, message, &mut signature)
             .map_err(|_| "signing the client assertion failed".to_string())?;
         Ok(signature)
+    }
+}
+
+/// The length of the key's modulus, which is a PS256 signature's length: ring and aws-lc-rs
+/// name it differently (ring deprecated aws-lc-rs's spelling).
+fn modulus_len(key: &RsaKeyPair) -> usize {
+    #[cfg(feature = "tls-aws-lc-rs")]
+    {
+        key.public_modulus_len()
+    }
+    #[cfg(not(feature = "tls-aws-lc-rs"))]
+    {
+        key.public().modulus_len()
+    }
+}
+
+/// Why a PEM file could not be read, in words that quote nothing of it: the PEM reader's own
+/// messages list the bytes of the line it stopped at, which may be a private key's first line
+/// (found by the `certificate_pem_structured` fuzz target).
+fn pem_error(e: &rustls_pki_types::pem::Error) -> &'static str {
+    use rustls_pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { .. } => "a PEM block has no END line",
+        E::IllegalSectionStart { .. } => {
+            "a -----BEGIN line does not end with its label and five dashes (is a block's first line joined to it?)"
+        }
+        E::Base64Decode(_) => "a PEM block is not valid base64",
+        E::SectionTooLarge => "a PEM block is larger than 256 MB",
+        _ => "it is not a PEM file",
     }
 }
 
@@ -224,6 +268,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A broken PEM file's error quotes nothing of it: neither the key line joined to its BEGIN
+    /// line, nor a label made of key text, nor a bad base64 line (regressions of the
+    /// `certificate_pem_structured` fuzz target: `fuzz/regressions/certificate_pem*`).
+    #[test]
+    fn pem_errors_quote_nothing_of_the_file() {
+        let cert_a = cert_for(KEY_A, "a");
+        let key_line = KEY_A.lines().nth(1).expect("a key line");
+        let joined = KEY_A.replacen("-----\n", "-----", 1);
+        let cases = [
+            (format!("{cert_a}{joined}"), "five dashes"),
+            (
+                format!("-----BEGIN {key_line}-----\n{key_line}\n"),
+                "no END line",
+            ),
+            (
+                format!(
+                    "{cert_a}-----BEGIN PRIVATE KEY-----\n{key_line}!\n-----END PRIVATE KEY-----\n"
+                ),
+                "not valid base64",
+            ),
+        ];
+        for (pem, want) in cases {
+            let e = ClientCertificate::from_pem(pem.as_bytes()).expect_err(want);
+            assert!(e.contains(want), "{e}");
+            let key_bytes: Vec<String> = key_line.bytes().take(8).map(|b| b.to_string()).collect();
+            assert!(!e.contains(&key_line[..16]), "{e}");
+            assert!(!e.contains(&key_bytes.join(", ")), "{e}");
+        }
+    }
+
+    /// A PKCS#1 key with one base64 character of its private part changed: ring parses it, but
+    /// every signature fails its check. It is refused at load (the `certificate_pem` fuzz
+    /// target's finding, `fuzz/regressions/certificate_pem/damaged-key-cannot-sign`).
+    #[test]
+    fn a_damaged_key_is_refused_at_load() {
+        let cert_a = cert_for(KEY_A, "a");
+        assert_eq!(&KEY_A1[1130..1131], "K");
+        let damaged = format!("{}I{}", &KEY_A1[..1130], &KEY_A1[1131..]);
+        let e = ClientCertificate::load(format!("{damaged}{cert_a}").as_bytes(), None)
+            .expect_err("a key that cannot sign");
+        assert!(e.contains("cannot sign"), "{e}");
+        assert!(ClientCertificate::load(format!("{KEY_A1}{cert_a}").as_bytes(), None).is_ok());
     }
 
     #[test]

@@ -8,8 +8,9 @@ use azmi_core::http::{HeaderMap, HeaderValue};
 use azmi_core::time::OffsetDateTime;
 use azmi_core::token::{AccessToken, parse_token_response};
 use azmi_core::{
-    Action, EnvSnapshot, ErrorKind, FlowState, Identity, ManagedIdentity, ManagedIdentityOptions,
-    ProxyPolicy, Source, TokenFlow, TransportFailure, TransportHints, http,
+    Action, EnvSnapshot, ErrorKind, FileFailure, FlowState, Identity, ManagedIdentity,
+    ManagedIdentityOptions, ProxyPolicy, Source, TlsPolicy, TokenFlow, TransportFailure,
+    TransportHints, http,
 };
 use serde_json::Value;
 
@@ -77,7 +78,7 @@ const SCOPES: &[&str] = &[
     "https://x//.default",
 ];
 
-const TOKEN_MARK: &str = "FAKE-PLANTED-TOKEN";
+pub(super) const TOKEN_MARK: &str = "FAKE-PLANTED-TOKEN";
 const HEADER_MARK: &str = "HDR-SECRET";
 
 /// Placeholders a flow's response body may hold, replaced by the request's identity header
@@ -141,8 +142,124 @@ desc! {
         PodAny(t: Text),
         /// `IDENTITY_ENDPOINT` of any text.
         AppServiceAny(endpoint: Text, header: SecretDesc),
+        /// Cloud Shell: `MSI_ENDPOINT` alone, one of [`CLOUD_SHELL_ENDPOINTS`].
+        CloudShell(i: u8),
+        /// Azure ML: `MSI_ENDPOINT` (one of [`ML_ENDPOINTS`]) and `MSI_SECRET`, and
+        /// `DEFAULT_IDENTITY_CLIENT_ID` if given.
+        AzureMl(i: u8, secret: SecretDesc, default_client: Option<IdValue>),
+        /// Service Fabric: `IDENTITY_ENDPOINT` (one of [`SF_ENDPOINTS`]), `IDENTITY_HEADER`, and a
+        /// thumbprint of 40 hex digits.
+        ServiceFabric(i: u8, header: SecretDesc, thumbprint: [u8; 20]),
+        /// Azure Arc (`IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`): the realm its 401s name, the
+        /// key file's outcome, and whether the host has the agent's token directory.
+        Arc(realm: RealmDesc, file: FileDesc, token_dir: bool),
     }
 }
+
+/// Arc's token directory on Linux (PROTOCOL.md §4 rule 4).
+const ARC_DIR: &str = "/var/opt/azcmagent/tokens";
+const ARC_ENDPOINT: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+const KEY_MARK: &str = "ARC-KEY-SECRET";
+
+desc! {
+    /// The `WWW-Authenticate` header of Arc's 401s.
+    pub enum RealmDesc {
+        /// `Basic realm=<ARC_DIR>/<n>.key`.
+        Key(n: u16),
+        /// The same, quoted.
+        Quoted(n: u16),
+        /// `Basic realm=` then any text.
+        Any(t: Text),
+        /// Any header value.
+        Raw(t: Text),
+        /// No header.
+        Missing(),
+    }
+}
+
+impl RealmDesc {
+    fn header(&self) -> Option<String> {
+        match self {
+            RealmDesc::Key(n) => Some(format!("Basic realm={ARC_DIR}/{n:04x}.key")),
+            RealmDesc::Quoted(n) => Some(format!("Basic realm=\"{ARC_DIR}/{n:04x}.key\"")),
+            RealmDesc::Any(t) => Some(format!("Basic realm={}", t.0)),
+            RealmDesc::Raw(t) => Some(t.0.clone()),
+            RealmDesc::Missing() => None,
+        }
+    }
+}
+
+/// §4 rules 2–3, read independently of the core: the path a challenge names, or `None` when
+/// the challenge is refused (another scheme; not absolute; a NUL; not a `*.key` file).
+fn expect_realm(header: &str) -> Option<String> {
+    let rest = header.strip_prefix("Basic realm=")?;
+    let path = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(rest);
+    let b = path.as_bytes();
+    let absolute = path.starts_with('/')
+        || (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\');
+    let name = path.rsplit(['/', '\\']).next().unwrap_or("");
+    (absolute && !path.contains('\0') && name.ends_with(".key") && name.len() > 4)
+        .then(|| path.to_string())
+}
+
+desc! {
+    /// What reading Arc's key file gives.
+    pub enum FileDesc {
+        /// A planted key of printable ASCII.
+        Key(id: u16),
+        /// Any bytes.
+        Any(b: Bytes),
+        /// 4 097 bytes: over the limit.
+        TooLong(),
+        NotFound(),
+        PermissionDenied(),
+        OutsideDirectory(),
+        Other(t: Text),
+    }
+}
+
+impl FileDesc {
+    fn outcome(&self) -> Result<Vec<u8>, FileFailure> {
+        match self {
+            FileDesc::Key(id) => Ok(format!("{KEY_MARK}-{id:04x}").into_bytes()),
+            FileDesc::Any(b) => Ok(b.0.clone()),
+            FileDesc::TooLong() => Ok(vec![b'k'; 4097]),
+            FileDesc::NotFound() => Err(FileFailure::NotFound),
+            FileDesc::PermissionDenied() => Err(FileFailure::PermissionDenied),
+            FileDesc::OutsideDirectory() => Err(FileFailure::OutsideDirectory),
+            FileDesc::Other(t) => Err(FileFailure::Other(t.0.clone())),
+        }
+    }
+
+    /// The key §4 rule 5 accepts: at most 4 096 bytes of printable ASCII or space.
+    fn accepted_key(&self) -> Option<String> {
+        let bytes = self.outcome().ok()?;
+        (bytes.len() <= 4096 && bytes.iter().all(|b| (0x20..=0x7e).contains(b)))
+            .then(|| String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// Cloud Shell's endpoint (PROTOCOL.md §5) and variations.
+pub const CLOUD_SHELL_ENDPOINTS: &[&str] = &[
+    "http://localhost:50342/oauth2/token",
+    "http://127.0.0.1:50342/oauth2/token",
+];
+
+/// Azure ML's endpoint (§7) and variations.
+pub const ML_ENDPOINTS: &[&str] = &[
+    "http://127.0.0.1:46808/MSI/auth",
+    "http://localhost:46808/MSI/auth/",
+];
+
+/// Service Fabric's endpoint (§6); the http one is a configuration error.
+pub const SF_ENDPOINTS: &[&str] = &[
+    "https://127.0.0.1:2377/metadata/identity/oauth2/token",
+    "https://10.0.0.4:2377/metadata/identity/oauth2/token",
+    "http://127.0.0.1:2377/metadata/identity/oauth2/token",
+];
 
 desc! {
     /// A user-assigned ID.
@@ -366,6 +483,11 @@ desc! {
     }
 }
 
+/// §1.2: an ID is 1–1024 bytes of printable ASCII without space.
+fn valid_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 1024 && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
 fn guid(n: u128) -> String {
     let h = format!("{n:032x}");
     format!(
@@ -413,7 +535,7 @@ impl SecretDesc {
 }
 
 /// Percent-encoding of PROTOCOL.md §1.5: everything but ASCII letters, digits and `-._~`.
-fn pct(s: &str) -> String {
+pub(super) fn pct(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -438,13 +560,27 @@ struct Fed {
     failure: Option<TransportFailure>,
 }
 
-struct Policy {
-    imds: bool,
-    budget: StdDuration,
-    max_retries: u32,
+/// The retry policy of PROTOCOL.md §1.8 a flow runs under.
+pub(super) struct Policy {
+    pub(super) imds: bool,
+    /// IMDS's own classes (§1.9): 400 for the system identity and a non-JSON 2xx are
+    /// *unavailable*.
+    pub(super) imds_classes: bool,
+    pub(super) budget: StdDuration,
+    pub(super) max_retries: u32,
 }
 
 impl Policy {
+    /// The standard policy (App Service, Cloud Shell, Azure ML, Service Fabric, Entra).
+    pub(super) fn standard() -> Self {
+        Policy {
+            imds: false,
+            imds_classes: false,
+            budget: StdDuration::from_secs(30),
+            max_retries: 3,
+        }
+    }
+
     fn retries(&self, status: u16) -> bool {
         if self.imds {
             matches!(status, 404 | 410 | 429)
@@ -484,25 +620,90 @@ fn since(a: OffsetDateTime, b: OffsetDateTime) -> StdDuration {
     StdDuration::try_from(b - a).unwrap_or(StdDuration::ZERO)
 }
 
+/// What every request of a driven flow must look like.
+pub(super) enum Shape<'a> {
+    /// A managed identity GET (IMDS, App Service).
+    Mi {
+        source: Source,
+        identity: &'a Identity,
+        resource: &'a str,
+        /// Azure ML's `DEFAULT_IDENTITY_CLIENT_ID`, sent as `clientid` for the system identity.
+        default_client: Option<&'a str>,
+    },
+    /// An Entra token request (PROTOCOL.md §8, §9): a form POST to `url` with exactly `form`.
+    Entra { url: &'a str, form: &'a str },
+}
+
+/// An Entra token request: `POST <url>`, the form body (the same on every attempt), no
+/// `Metadata` header, a proxy allowed (PROTOCOL.md §1.10).
+fn check_entra_request(req: &http::Request<Vec<u8>>, url: &str, form: &str) {
+    assert_eq!(req.method(), http::Method::POST, "Entra requests are POSTs");
+    assert_eq!(req.uri().to_string(), url, "the token URL");
+    assert_eq!(
+        req.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-www-form-urlencoded"),
+        "Content-Type"
+    );
+    assert!(req.headers().get("metadata").is_none(), "Metadata to Entra");
+    assert_eq!(
+        String::from_utf8_lossy(req.body()),
+        form,
+        "the form of PROTOCOL.md §8/§9"
+    );
+    assert_eq!(TransportHints::of(req).proxy, ProxyPolicy::Allowed);
+}
+
 /// Checks one request the flow hands out (PROTOCOL.md §1.5, §2, §2.1, §3.1, §1.10).
 fn check_request(
     req: &http::Request<Vec<u8>>,
     probe: bool,
-    source: Source,
-    identity: &Identity,
-    resource: &str,
+    shape: &Shape<'_>,
     header_secret: Option<&str>,
 ) {
-    assert_eq!(req.method(), http::Method::GET);
-    assert!(req.body().is_empty(), "a GET carries no body");
-    assert!(req.headers().get("content-type").is_none());
     let ua = req
         .headers()
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     assert!(ua.starts_with("azmi/"), "User-Agent {ua:?}");
+    let (source, identity, resource, default_client) = match shape {
+        Shape::Mi {
+            source,
+            identity,
+            resource,
+            default_client,
+        } => (*source, *identity, *resource, *default_client),
+        Shape::Entra { url, form } => return check_entra_request(req, url, form),
+    };
     let hints = TransportHints::of(req);
+    // Cloud Shell (§5): a form POST of the resource alone, no query, `Metadata: true`.
+    if source == Source::CloudShell && !probe {
+        assert_eq!(req.method(), http::Method::POST, "Cloud Shell POSTs");
+        assert_eq!(req.uri().query(), None, "Cloud Shell has no query");
+        assert_eq!(
+            String::from_utf8_lossy(req.body()),
+            format!("resource={}", pct(resource)),
+            "the Cloud Shell form"
+        );
+        assert_eq!(
+            req.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            req.headers().get("metadata").and_then(|v| v.to_str().ok()),
+            Some("true"),
+            "Metadata: true"
+        );
+        assert_eq!(hints.proxy, ProxyPolicy::Never, "no proxy for Cloud Shell");
+        return;
+    }
+    assert_eq!(req.method(), http::Method::GET);
+    assert!(req.body().is_empty(), "a GET carries no body");
+    assert!(req.headers().get("content-type").is_none());
     assert_eq!(
         hints.proxy,
         ProxyPolicy::Never,
@@ -524,18 +725,41 @@ fn check_request(
         );
         return;
     }
-    assert_eq!(metadata, Some("true"), "Metadata: true");
-    let api = if source == Source::Imds {
-        "2018-02-01"
-    } else {
-        "2019-08-01"
+    if matches!(source, Source::Imds | Source::AppService | Source::Arc) {
+        assert_eq!(metadata, Some("true"), "Metadata: true");
+    }
+    // §6: the server certificate is pinned to the thumbprint, for Service Fabric only.
+    assert_eq!(
+        matches!(hints.tls, TlsPolicy::PinnedSha1(_)),
+        source == Source::ServiceFabric,
+        "TLS pinning {:?} for {source}",
+        hints.tls
+    );
+    let api = match source {
+        Source::Imds => "2018-02-01",
+        Source::Arc => "2020-06-01",
+        Source::AzureMl => "2017-09-01",
+        Source::ServiceFabric => "2019-07-01-preview",
+        _ => "2019-08-01",
     };
     let want = format!("api-version={api}&resource={}", pct(resource));
     assert!(query.contains(&want), "query {query:?} lacks {want:?}");
     let selector = match (identity, source) {
+        // §7: `clientid`, the identity's or else a non-empty DEFAULT_IDENTITY_CLIENT_ID.
+        (Identity::ClientId(_), Source::AzureMl) => Some("clientid"),
+        (_, Source::AzureMl) => {
+            match default_client.filter(|c| !c.is_empty()) {
+                Some(id) => {
+                    let want = format!("{want}&clientid={}", pct(id));
+                    assert!(query.ends_with(&want), "query {query:?} lacks {want:?}");
+                }
+                None => assert!(!query.contains("clientid="), "clientid in {query:?}"),
+            }
+            None
+        }
         (Identity::ClientId(_), _) => Some("client_id"),
         (Identity::ObjectId(_), _) => Some("object_id"),
-        (Identity::ResourceId(_), Source::Imds) => Some("msi_res_id"),
+        (Identity::ResourceId(_), Source::Imds | Source::Arc) => Some("msi_res_id"),
         (Identity::ResourceId(_), _) => Some("mi_res_id"),
         _ => None,
     };
@@ -545,7 +769,7 @@ fn check_request(
             assert!(query.contains(&want), "query {query:?} lacks {want:?}");
         }
         _ => assert!(
-            !query.contains("_id="),
+            !query.contains("_id=") || source == Source::AzureMl,
             "system-assigned: no selector in {query:?}"
         ),
     }
@@ -559,12 +783,32 @@ fn check_request(
         );
         assert!(req.headers().get("x-identity-header").is_none());
     }
-    if let Some(secret) = header_secret {
+    if source == Source::Arc {
+        // §4 rule 5: leg 2 sends the key untouched as `Authorization: Basic <key>`; leg 1 none.
         let sent = req
             .headers()
-            .get("x-identity-header")
+            .get("authorization")
             .map(HeaderValue::as_bytes);
-        assert_eq!(sent, Some(secret.as_bytes()), "X-IDENTITY-HEADER");
+        let want = header_secret.map(|k| format!("Basic {k}"));
+        assert_eq!(
+            sent,
+            want.as_deref().map(str::as_bytes),
+            "Arc's Authorization"
+        );
+        return;
+    }
+    if let Some(secret) = header_secret {
+        // App Service: `X-IDENTITY-HEADER`; Azure ML and Service Fabric: `secret` (§3.1, §6, §7).
+        let (name, other) = match source {
+            Source::AppService => ("x-identity-header", "secret"),
+            _ => ("secret", "x-identity-header"),
+        };
+        let sent = req.headers().get(name).map(HeaderValue::as_bytes);
+        assert_eq!(sent, Some(secret.as_bytes()), "{name}");
+        assert!(
+            req.headers().get(other).is_none(),
+            "{other} sent to {source}"
+        );
         assert!(
             !(secret.starts_with(HEADER_MARK) && format!("{req:?}").contains(secret)),
             "the identity header in a request's Debug"
@@ -582,9 +826,11 @@ pub fn flow(data: &[u8]) {
         return;
     };
     let identity = desc.identity.identity();
-    let id_ok = identity.value().is_none_or(|v| {
-        !v.is_empty() && v.len() <= 1024 && v.bytes().all(|b| b.is_ascii_graphic())
-    });
+    let id_ok = identity.value().is_none_or(valid_id);
+    let default_client = match &desc.env {
+        EnvDesc::AzureMl(_, _, Some(c)) => Some(c.value()),
+        _ => None,
+    };
     let (env, source, known_env, header_secret) = match &desc.env {
         EnvDesc::Pod(i) => {
             let host = POD_HOSTS[usize::from(*i) % POD_HOSTS.len()];
@@ -622,6 +868,75 @@ pub fn flow(data: &[u8]) {
             false,
             None,
         ),
+        EnvDesc::CloudShell(i) => (
+            EnvSnapshot::from_pairs([(
+                "MSI_ENDPOINT",
+                CLOUD_SHELL_ENDPOINTS[usize::from(*i) % CLOUD_SHELL_ENDPOINTS.len()],
+            )]),
+            Source::CloudShell,
+            true,
+            None,
+        ),
+        EnvDesc::AzureMl(i, secret, default_client) => {
+            let mut pairs = vec![
+                (
+                    "MSI_ENDPOINT",
+                    ML_ENDPOINTS[usize::from(*i) % ML_ENDPOINTS.len()].to_string(),
+                ),
+                ("MSI_SECRET", secret.value()),
+            ];
+            if let Some(c) = default_client {
+                pairs.push(("DEFAULT_IDENTITY_CLIENT_ID", c.value()));
+            }
+            // An empty MSI_SECRET counts as unset (§1.3): Cloud Shell.
+            let source = if secret.value().is_empty() {
+                Source::CloudShell
+            } else {
+                Source::AzureMl
+            };
+            // A DEFAULT_IDENTITY_CLIENT_ID is validated like a client ID (§1.2); only for ML.
+            let default_ok = source != Source::AzureMl
+                || default_client
+                    .as_ref()
+                    .map(IdValue::value)
+                    .is_none_or(|v| v.is_empty() || valid_id(&v));
+            (
+                EnvSnapshot::from_pairs(pairs),
+                source,
+                matches!(secret, SecretDesc::Planted(_)) && default_ok,
+                Some(secret.value()),
+            )
+        }
+        EnvDesc::ServiceFabric(i, header, thumbprint) => {
+            let url = SF_ENDPOINTS[usize::from(*i) % SF_ENDPOINTS.len()];
+            let hex: String = thumbprint.iter().map(|b| format!("{b:02X}")).collect();
+            let source = if header.value().is_empty() {
+                Source::Imds
+            } else {
+                Source::ServiceFabric
+            };
+            (
+                EnvSnapshot::from_pairs([
+                    ("IDENTITY_ENDPOINT", url.to_string()),
+                    ("IDENTITY_HEADER", header.value()),
+                    ("IDENTITY_SERVER_THUMBPRINT", hex),
+                ]),
+                source,
+                // §6: an http endpoint is a configuration error.
+                matches!(header, SecretDesc::Planted(_)) && url.starts_with("https:"),
+                Some(header.value()),
+            )
+        }
+        EnvDesc::Arc(_, _, token_dir) => (
+            EnvSnapshot::from_pairs([
+                ("IDENTITY_ENDPOINT", ARC_ENDPOINT),
+                ("IMDS_ENDPOINT", "http://127.0.0.1:40342"),
+            ])
+            .with_arc_token_dir(token_dir.then(|| ARC_DIR.to_string())),
+            Source::Arc,
+            true,
+            None,
+        ),
         EnvDesc::AppServiceAny(url, header) => {
             let env = EnvSnapshot::from_pairs([
                 ("IDENTITY_ENDPOINT", url.0.clone()),
@@ -646,7 +961,22 @@ pub fn flow(data: &[u8]) {
         &desc.env,
         EnvDesc::AppService(_, SecretDesc::Planted(_))
             | EnvDesc::AppServiceAny(_, SecretDesc::Planted(_))
+            | EnvDesc::AzureMl(_, SecretDesc::Planted(_), _)
+            | EnvDesc::ServiceFabric(_, SecretDesc::Planted(_), _)
     );
+    // Arc's key becomes a secret once read: a planted one is checked like a planted header.
+    let header_secret = match &desc.env {
+        EnvDesc::Arc(_, file @ FileDesc::Key(_), _) => file.accepted_key(),
+        _ => header_secret,
+    };
+    let planted = planted || matches!(&desc.env, EnvDesc::Arc(_, FileDesc::Key(_), _));
+    // §1.4: Cloud Shell and Service Fabric take no user-assigned identity, Azure ML only a
+    // client ID; anything else is a configuration error at construction.
+    let kind_ok = match source {
+        Source::CloudShell | Source::ServiceFabric => !identity.is_user_assigned(),
+        Source::AzureMl => matches!(identity, Identity::SystemAssigned | Identity::ClientId(_)),
+        _ => true,
+    };
     let planted_header = header_secret
         .clone()
         .filter(|_| planted && !env_text.contains(HEADER_MARK));
@@ -661,7 +991,7 @@ pub fn flow(data: &[u8]) {
                 "construction errors are configuration errors: {e}"
             );
             assert!(
-                !id_ok || !known_env,
+                !id_ok || !known_env || !kind_ok,
                 "a valid configuration was refused: {e}"
             );
             if let Some(h) = &planted_header {
@@ -677,6 +1007,25 @@ pub fn flow(data: &[u8]) {
     assert!(
         id_ok,
         "an invalid user-assigned ID was accepted: {identity:?}"
+    );
+    assert!(kind_ok, "{source} accepted the identity {identity:?}");
+    // §6: Service Fabric over http; §1.2: an invalid DEFAULT_IDENTITY_CLIENT_ID for Azure ML.
+    let refused_env = match &desc.env {
+        EnvDesc::ServiceFabric(i, _, _) => {
+            source == Source::ServiceFabric
+                && !SF_ENDPOINTS[usize::from(*i) % SF_ENDPOINTS.len()].starts_with("https:")
+        }
+        EnvDesc::AzureMl(..) => {
+            source == Source::AzureMl
+                && default_client
+                    .as_deref()
+                    .is_some_and(|v| !v.is_empty() && !valid_id(v))
+        }
+        _ => false,
+    };
+    assert!(
+        !refused_env,
+        "an invalid {source} environment was accepted: {env:?}"
     );
     assert_eq!(mi.source(), source, "detected source");
     let scopes: Vec<String> = match &desc.scope {
@@ -719,21 +1068,46 @@ pub fn flow(data: &[u8]) {
     let probe_armed = desc.probe
         && source == Source::Imds
         && env.get("AZURE_POD_IDENTITY_AUTHORITY_HOST").is_none();
+    let imds_policy = matches!(source, Source::Imds | Source::Arc);
+    let arc_key = match &desc.env {
+        EnvDesc::Arc(_, file, _) => file.accepted_key(),
+        _ => None,
+    };
     let mut run = FlowRun {
-        desc: &desc,
+        steps: &desc.steps.0,
         flow,
-        source,
+        shape: Shape::Mi {
+            source,
+            identity: &identity,
+            resource: &resource,
+            default_client: default_client.as_deref(),
+        },
         identity: &identity,
-        resource: &resource,
-        header_secret: header_secret
-            .as_deref()
-            .filter(|_| source == Source::AppService),
+        header_secret: header_secret.as_deref().filter(|_| {
+            matches!(
+                source,
+                Source::AppService | Source::AzureMl | Source::ServiceFabric
+            )
+        }),
+        // The planted Arc key is watched for from the start: nothing may show it.
         planted_header: planted_header.as_deref(),
         env_text: &env_text,
+        // Both Arc legs run under the IMDS policy (§1.8); IMDS's own classes stay IMDS's.
         policy: Policy {
-            imds: source == Source::Imds,
-            budget: StdDuration::from_secs(if source == Source::Imds { 90 } else { 30 }),
-            max_retries: if source == Source::Imds { 5 } else { 3 },
+            imds: matches!(source, Source::Imds | Source::Arc),
+            imds_classes: source == Source::Imds,
+            budget: StdDuration::from_secs(if imds_policy { 90 } else { 30 }),
+            max_retries: if imds_policy { 5 } else { 3 },
+        },
+        arc: match &desc.env {
+            EnvDesc::Arc(realm, file, token_dir) => Some(ArcRun {
+                realm: realm.header(),
+                file: file.clone(),
+                token_dir: *token_dir,
+                key: arc_key.as_deref(),
+                read: None,
+            }),
+            _ => None,
         },
         probe_pending: probe_armed,
         probe_passed: false,
@@ -745,7 +1119,7 @@ pub fn flow(data: &[u8]) {
             "the identity header in the flow's Debug"
         );
     }
-    run.drive();
+    let _ = run.drive();
     if desc.again {
         // The probe memory (§2.1): never again after an answer, again after a failure.
         let mut second = match mi.flow(&scope_refs, desc.jitter) {
@@ -755,43 +1129,56 @@ pub fn flow(data: &[u8]) {
         match second.poll(run.now) {
             Action::Send(req) => {
                 let probe_again = probe_armed && !run.probe_passed;
-                check_request(
-                    &req,
-                    probe_again,
-                    source,
-                    &identity,
-                    &resource,
-                    run.header_secret,
-                );
+                // A new Arc flow starts with a new challenge: no key on its first request (§4).
+                let secret = run.header_secret.filter(|_| source != Source::Arc);
+                check_request(&req, probe_again, &run.shape, secret);
             }
             other => panic!("a new flow must send first, got {other:?}"),
         }
     }
 }
 
-struct FlowRun<'a> {
-    desc: &'a FlowDesc,
-    flow: TokenFlow,
-    source: Source,
-    identity: &'a Identity,
-    resource: &'a str,
-    header_secret: Option<&'a str>,
-    planted_header: Option<&'a str>,
-    env_text: &'a str,
-    policy: Policy,
-    probe_pending: bool,
-    probe_passed: bool,
-    now: OffsetDateTime,
+/// A flow driven like a transport over described steps (the last one repeating), with the
+/// checks of every action; [`flow`] and the Entra targets drive one each.
+pub(super) struct FlowRun<'a> {
+    pub(super) steps: &'a [StepDesc],
+    pub(super) flow: TokenFlow,
+    pub(super) shape: Shape<'a>,
+    /// The identity of a managed identity flow (IMDS's 400 depends on it).
+    pub(super) identity: &'a Identity,
+    pub(super) header_secret: Option<&'a str>,
+    pub(super) planted_header: Option<&'a str>,
+    pub(super) env_text: &'a str,
+    pub(super) policy: Policy,
+    pub(super) probe_pending: bool,
+    pub(super) probe_passed: bool,
+    pub(super) now: OffsetDateTime,
+    /// Azure Arc's challenge and key file, when the source is Arc.
+    pub(super) arc: Option<ArcRun<'a>>,
+}
+
+/// Azure Arc's side of a driven flow (PROTOCOL.md §4).
+pub(super) struct ArcRun<'a> {
+    /// The `WWW-Authenticate` value of its 401s.
+    realm: Option<String>,
+    file: FileDesc,
+    token_dir: bool,
+    /// The key the file holds, if §4 rule 5 accepts it.
+    key: Option<&'a str>,
+    /// Set once the file was read: whether the key was accepted.
+    read: Option<bool>,
 }
 
 impl FlowRun<'_> {
-    fn drive(&mut self) {
+    /// Drives the flow to its end, checking every action and the result; returns the result
+    /// (`None` when a described driver bug ended the flow).
+    pub(super) fn drive(&mut self) -> Option<Result<AccessToken, azmi_core::Error>> {
         let default_step = StepDesc {
             outcome: OutcomeDesc::Fail(FailureDesc::Refused()),
             latency_ms: 0,
             wake: WakeDesc::OnTime(),
         };
-        let steps = &self.desc.steps.0;
+        let steps = self.steps;
         let mut step_index = 0usize;
         let mut actions = 0u32;
         let mut attempts = 0u32;
@@ -828,14 +1215,7 @@ impl FlowRun<'_> {
                         None => {}
                     }
                     let probe = self.probe_pending;
-                    check_request(
-                        &req,
-                        probe,
-                        self.source,
-                        self.identity,
-                        self.resource,
-                        self.header_secret,
-                    );
+                    check_request(&req, probe, &self.shape, self.header_secret);
                     if probe {
                         self.probe_pending = false;
                     } else {
@@ -856,7 +1236,7 @@ impl FlowRun<'_> {
                     let outcome = match &step.outcome {
                         OutcomeDesc::PollTwice() => {
                             self.expect_misuse();
-                            return;
+                            return None;
                         }
                         OutcomeDesc::Respond(r) | OutcomeDesc::FeedTwice(r) => {
                             let body = echo(&r.body.bytes(), self.header_secret.unwrap_or(""));
@@ -865,6 +1245,13 @@ impl FlowRun<'_> {
                                 .0
                                 .iter()
                                 .for_each(|h| h.append(&mut headers, self.now));
+                            // Arc's 401s carry the described challenge (§4).
+                            let realm = self.arc.as_ref().and_then(|a| a.realm.as_deref());
+                            if let (Some(realm), 401) = (realm, r.status.code())
+                                && let Ok(v) = HeaderValue::from_str(realm)
+                            {
+                                headers.insert(http::header::WWW_AUTHENTICATE, v);
+                            }
                             let mut response = http::Response::new(body.clone());
                             *response.status_mut() = http::StatusCode::from_u16(r.status.code())
                                 .unwrap_or(http::StatusCode::OK);
@@ -906,7 +1293,7 @@ impl FlowRun<'_> {
                             .handle_failure(self.now, TransportFailure::Timeout);
                         if before != FlowState::Done {
                             self.expect_misuse();
-                            return;
+                            return None;
                         }
                     }
                     fed = Some(outcome);
@@ -956,6 +1343,42 @@ impl FlowRun<'_> {
                         sleeping_until = Some(until);
                     }
                 }
+                Action::ReadFile {
+                    path,
+                    limit,
+                    must_be_in,
+                } => {
+                    let f = fed
+                        .take()
+                        .unwrap_or_else(|| panic!("a file read before any answer: {path}"));
+                    let arc = self
+                        .arc
+                        .as_mut()
+                        .unwrap_or_else(|| panic!("a file read outside Arc: {path}"));
+                    assert_eq!(f.status, Some(401), "Arc reads its key only after a 401");
+                    assert!(arc.read.is_none(), "the key file is read twice");
+                    let header = f
+                        .headers
+                        .get(http::header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok());
+                    assert_eq!(
+                        header.and_then(expect_realm).as_deref(),
+                        Some(path.as_str()),
+                        "the file is the challenge's realm (§4 rules 2–3)"
+                    );
+                    assert!(
+                        arc.token_dir,
+                        "a key read on a host without the token directory"
+                    );
+                    assert_eq!(limit, 4096, "the key file limit");
+                    assert_eq!(must_be_in.as_deref(), Some(ARC_DIR), "the key's directory");
+                    arc.read = Some(arc.key.is_some());
+                    self.flow.handle_file(self.now, arc.file.outcome());
+                    // From now on the key is sent, and must be scrubbed from every error.
+                    if arc.key.is_some() {
+                        self.header_secret = arc.key;
+                    }
+                }
                 Action::Done(result) => {
                     assert!(
                         slept <= self.policy.budget,
@@ -969,11 +1392,19 @@ impl FlowRun<'_> {
                         other => panic!("after Done, poll returned {other:?}"),
                     }
                     let Some(f) = fed else {
-                        panic!("Done without an outcome: {result:?}")
+                        // Only a refused Arc key file ends a flow right after a file read.
+                        assert!(
+                            self.arc.as_ref().is_some_and(|a| a.read == Some(false)),
+                            "Done without an outcome: {result:?}"
+                        );
+                        let e = result.clone().expect_err("a refused key file is an error");
+                        assert_eq!(e.kind(), ErrorKind::Failed, "{e}");
+                        assert!(e.message().contains("key file"), "{e}");
+                        return Some(result);
                     };
                     let first = first_attempt.unwrap_or(f.sent);
-                    self.check_done(&f, result, retries, since(first, f.at));
-                    return;
+                    self.check_done(&f, result.clone(), retries, since(first, f.at));
+                    return Some(result);
                 }
                 other => panic!("unexpected action {other:?}"),
             }
@@ -1079,6 +1510,24 @@ impl FlowRun<'_> {
                 );
                 let full = parse_token_response(&f.body, f.sent);
                 check_token_result("flow", &full, &expect_token_body(&f.body, f.sent), f.sent);
+                if let Some(arc) = &self.arc {
+                    assert_eq!(arc.read, Some(true), "an Arc token without its challenge");
+                    if let Ok(p) = &full {
+                        // §4 rule 7: a user-assigned identity must be echoed, any ASCII case.
+                        let echoed = match self.identity {
+                            Identity::ClientId(_) => p.echo.client_id.as_deref(),
+                            Identity::ObjectId(_) => p.echo.object_id.as_deref(),
+                            Identity::ResourceId(_) => p.echo.resource_id.as_deref(),
+                            _ => Some(""),
+                        };
+                        let wanted = self.identity.value().unwrap_or("");
+                        assert!(
+                            echoed.is_some_and(|e| e.eq_ignore_ascii_case(wanted)),
+                            "Arc's token does not echo the {:?}",
+                            self.identity
+                        );
+                    }
+                }
                 let parsed = full.map(|p| p.token);
                 assert_eq!(
                     parsed.as_ref(),
@@ -1170,7 +1619,7 @@ impl FlowRun<'_> {
                     serde_json::from_slice::<Value>(&f.body),
                     Ok(Value::Object(_))
                 );
-                if self.policy.imds && not_object {
+                if self.policy.imds_classes && not_object {
                     ErrorKind::Unavailable
                 } else {
                     ErrorKind::Failed
@@ -1178,11 +1627,25 @@ impl FlowRun<'_> {
             } else {
                 let secrets: Vec<&str> = self.header_secret.into_iter().collect();
                 let want = describe_scrubbed(&f.body, &secrets).map(|d| scrub(&d, &secrets));
-                assert_eq!(
-                    e.detail(),
-                    want.as_deref(),
-                    "the error's detail is the described body, the identity header scrubbed"
-                );
+                if let (Some(arc), 401) = (&self.arc, status) {
+                    // §4: a refused challenge or a second 401 ends the flow, failed.
+                    let header = f
+                        .headers
+                        .get(http::header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok());
+                    assert!(
+                        arc.read == Some(true)
+                            || !arc.token_dir
+                            || header.and_then(expect_realm).is_none(),
+                        "Arc's valid challenge was not followed: {e}"
+                    );
+                } else {
+                    assert_eq!(
+                        e.detail(),
+                        want.as_deref(),
+                        "the error's detail is the described body, the identity header scrubbed"
+                    );
+                }
                 if self.policy.retries(status) && !unreachable_403 {
                     let count_used = if self.policy.imds && status == 410 {
                         elapsed >= StdDuration::from_secs(70)
@@ -1224,7 +1687,7 @@ impl FlowRun<'_> {
                 }
                 if unreachable_403 {
                     ErrorKind::Unavailable
-                } else if self.policy.imds && status == 400 {
+                } else if self.policy.imds_classes && status == 400 {
                     if self.identity.is_user_assigned() {
                         ErrorKind::Failed
                     } else {

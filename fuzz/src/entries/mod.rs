@@ -26,9 +26,11 @@
 mod encode;
 mod oracle;
 
+mod certificate;
 mod chain;
 mod challenge;
 mod dev_tool;
+mod entra;
 mod error_body;
 mod expiry_date;
 mod flow;
@@ -38,9 +40,11 @@ mod thumbprint;
 mod token_response;
 
 // The entries, and the description each structure-aware entry decodes (which its docs name).
+pub use certificate::{PemDesc, certificate_pem, certificate_pem_structured, certificate_pkcs12};
 pub use chain::{ChainDesc, chain_structured, token_credentials};
 pub use challenge::{ChallengeDesc, challenge, challenge_structured};
 pub use dev_tool::{CliOutputDesc, cli_output, cli_output_structured};
+pub use entra::{EntraDesc, entra_response, entra_response_structured};
 pub use error_body::{ErrorBodyDesc, error_body, error_body_structured};
 pub use expiry_date::{expiry_date, expiry_date_structured};
 pub use flow::{FlowDesc, flow};
@@ -87,6 +91,11 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("cli_output_structured", cli_output_structured),
     ("token_credentials", token_credentials),
     ("chain_structured", chain_structured),
+    ("entra_response", entra_response),
+    ("entra_response_structured", entra_response_structured),
+    ("certificate_pem", certificate_pem),
+    ("certificate_pkcs12", certificate_pkcs12),
+    ("certificate_pem_structured", certificate_pem_structured),
 ];
 
 /// A readable account of an input for `target`: the decoded description and what it renders
@@ -119,6 +128,8 @@ pub fn explain(target: &str, data: &[u8]) -> String {
         "thumbprint_structured" => show::<ThumbprintDesc>(data, |d| format!("{:?}", d.render().0)),
         "cli_output_structured" => show::<CliOutputDesc>(data, |d| lossy(&d.stdout())),
         "chain_structured" => show::<ChainDesc>(data, |d| format!("{d:?}")),
+        "entra_response_structured" => show::<EntraDesc>(data, |d| format!("{d:?}")),
+        "certificate_pem_structured" => show::<PemDesc>(data, |d| lossy(&d.render())),
         "flow" => show::<FlowDesc>(data, |d| {
             d.steps
                 .0

@@ -3,15 +3,22 @@
 use arbitrary::Arbitrary;
 use azmi_core::arc::KEY_FILE_LIMIT;
 
+use super::certificate::{
+    BlockDesc, CERT_A, CERT_B, CERT_EC, CertKind, KEY_A1, KEY_A8, KEY_B8, KEY_EC8, KeyKind, P12_A,
+    P12_A_EMPTY, PemBlockDesc, PemDamage, PemDesc,
+};
 use super::challenge::{
     AGENT_DIRS, CHALLENGE_EXAMPLES, ChallengeDesc, ExtDesc, KeyDesc, QuoteDesc, RootDesc,
     SchemeDesc, SegmentDesc,
 };
 use super::encode::{Bytes, Encode, List, Text, decode, encode};
+use super::entra::{
+    AadstsDesc, ENTRA_EXAMPLES, EchoDesc, EntraBodyDesc, EntraDesc, EntraOutcomeDesc, EntraStepDesc,
+};
 use super::error_body::{BodyForm, ERROR_EXAMPLES, ErrField, ErrorBodyDesc, Plant, PlantAt};
 use super::flow::{
-    BodyDesc, EnvDesc, FailureDesc, FlowDesc, IdValue, IdentityDesc, OutcomeDesc, ResponseDesc,
-    ScopeDesc, SecretDesc, StatusDesc, StepDesc, TOKEN_EXAMPLES, WakeDesc,
+    BodyDesc, EnvDesc, FailureDesc, FileDesc, FlowDesc, IdValue, IdentityDesc, OutcomeDesc,
+    RealmDesc, ResponseDesc, ScopeDesc, SecretDesc, StatusDesc, StepDesc, TOKEN_EXAMPLES, WakeDesc,
 };
 use super::oracle::Clock;
 use super::retry_after::{
@@ -803,7 +810,7 @@ pub fn flow_descs() -> Vec<(&'static str, FlowDesc)> {
     bad_id.again = true;
     let mut two_scopes = flow_desc(pod.clone(), sys(), vec![]);
     two_scopes.scope = ScopeDesc::Two();
-    vec![
+    let mut out = vec![
         (
             "imds-200",
             flow_desc(
@@ -1035,6 +1042,283 @@ pub fn flow_descs() -> Vec<(&'static str, FlowDesc)> {
                 )],
             ),
         ),
+    ];
+    out.extend(new_source_flows());
+    out.extend(arc_flows());
+    out
+}
+
+/// Cloud Shell, Azure ML and Service Fabric flows (PROTOCOL.md §5, §6, §7): their examples,
+/// their error shapes, secrets echoed, selectors, and the configuration errors.
+fn new_source_flows() -> Vec<(&'static str, FlowDesc)> {
+    let client = || IdentityDesc::Client(IdValue::Guid(0x9999_9999_8888_7777_6666_5555_5555_5555));
+    let ml = |default: Option<IdValue>| EnvDesc::AzureMl(0, SecretDesc::Planted(2), default);
+    let sf = |i: u8| EnvDesc::ServiceFabric(i, SecretDesc::Planted(3), [0xab; 20]);
+    let sf_error = |code: &str| {
+        BodyDesc::Raw(Bytes(
+            format!(r#"{{"error":{{"code":"{code}","message":"Secret is not found in the request headers."}}}}"#)
+                .into_bytes(),
+        ))
+    };
+    vec![
+        (
+            "cloudshell-token",
+            flow_desc(
+                EnvDesc::CloudShell(0),
+                IdentityDesc::System(),
+                vec![respond(StatusDesc::S200(), vec![], example(4))],
+            ),
+        ),
+        (
+            "cloudshell-user-assigned",
+            flow_desc(EnvDesc::CloudShell(1), client(), vec![]),
+        ),
+        (
+            "cloudshell-503-then-token",
+            flow_desc(
+                EnvDesc::CloudShell(1),
+                IdentityDesc::System(),
+                vec![
+                    respond(StatusDesc::S503(), vec![], BodyDesc::Empty()),
+                    respond(StatusDesc::S200(), vec![], example(4)),
+                ],
+            ),
+        ),
+        (
+            "ml-token-default-client",
+            flow_desc(
+                ml(Some(IdValue::Guid(
+                    0x9999_9999_8888_7777_6666_5555_5555_5555,
+                ))),
+                IdentityDesc::System(),
+                vec![respond(StatusDesc::S200(), vec![], example(6))],
+            ),
+        ),
+        (
+            "ml-client-id-date",
+            flow_desc(
+                ml(None),
+                client(),
+                vec![respond(StatusDesc::S200(), vec![], example(2))],
+            ),
+        ),
+        (
+            "ml-object-id",
+            flow_desc(ml(None), IdentityDesc::Object(IdValue::Guid(1)), vec![]),
+        ),
+        (
+            "ml-401-echoes-secret",
+            flow_desc(
+                ml(None),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S401(),
+                    vec![],
+                    BodyDesc::Raw(Bytes(b"Invalid secret token header: {H}".to_vec())),
+                )],
+            ),
+        ),
+        (
+            "ml-bad-default-client",
+            flow_desc(
+                ml(Some(IdValue::Any(Text::of("a b")))),
+                IdentityDesc::System(),
+                vec![],
+            ),
+        ),
+        (
+            "sf-token",
+            flow_desc(
+                sf(0),
+                IdentityDesc::System(),
+                vec![respond(StatusDesc::S200(), vec![], example(5))],
+            ),
+        ),
+        (
+            "sf-401-secret-header-not-found",
+            flow_desc(
+                sf(1),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S401(),
+                    vec![],
+                    sf_error("SecretHeaderNotFound"),
+                )],
+            ),
+        ),
+        (
+            "sf-404-not-retried",
+            flow_desc(
+                sf(0),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S404(),
+                    vec![],
+                    sf_error("ManagedIdentityNotFound"),
+                )],
+            ),
+        ),
+        (
+            "sf-string-error",
+            flow_desc(
+                sf(0),
+                IdentityDesc::System(),
+                vec![respond(
+                    StatusDesc::S400(),
+                    vec![],
+                    BodyDesc::Raw(Bytes(br#"{"error":"ArgumentNullOrEmpty {U}"}"#.to_vec())),
+                )],
+            ),
+        ),
+        (
+            "sf-http-endpoint",
+            flow_desc(sf(2), IdentityDesc::System(), vec![]),
+        ),
+        ("sf-user-assigned", flow_desc(sf(0), client(), vec![])),
+    ]
+}
+
+/// Azure Arc flows (PROTOCOL.md §4): the two legs, the challenge's forms and refusals, the key
+/// file's outcomes, the user-assigned echo, a second 401, an echoed key.
+fn arc_flows() -> Vec<(&'static str, FlowDesc)> {
+    let arc = |realm: RealmDesc, file: FileDesc| EnvDesc::Arc(realm, file, true);
+    let ua = || IdentityDesc::Client(IdValue::Guid(0x1111_1111_2222_3333_4444_5555_5555_5555));
+    let challenge = || respond(StatusDesc::S401(), vec![], BodyDesc::Empty());
+    let token = || respond(StatusDesc::S200(), vec![], example(3));
+    let sys = IdentityDesc::System;
+    vec![
+        (
+            "arc-challenge-then-token",
+            flow_desc(
+                arc(RealmDesc::Key(0x5f0c), FileDesc::Key(1)),
+                sys(),
+                vec![challenge(), token()],
+            ),
+        ),
+        (
+            "arc-quoted-realm-user-assigned-echo",
+            flow_desc(
+                arc(RealmDesc::Quoted(1), FileDesc::Key(2)),
+                ua(),
+                vec![
+                    challenge(),
+                    respond(StatusDesc::S200(), vec![], example(27)),
+                ],
+            ),
+        ),
+        (
+            "arc-user-assigned-without-echo",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::Key(2)),
+                ua(),
+                vec![challenge(), token()],
+            ),
+        ),
+        (
+            "arc-did-not-challenge",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::Key(2)),
+                sys(),
+                vec![token()],
+            ),
+        ),
+        (
+            "arc-second-401",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::Key(3)),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-relative-realm",
+            flow_desc(
+                arc(RealmDesc::Any(Text::of("tokens/x.key")), FileDesc::Key(3)),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-bearer-scheme",
+            flow_desc(
+                arc(
+                    RealmDesc::Raw(Text::of("Bearer realm=/var/opt/azcmagent/tokens/x.key")),
+                    FileDesc::Key(3),
+                ),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-no-header",
+            flow_desc(
+                arc(RealmDesc::Missing(), FileDesc::Key(3)),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-no-token-dir",
+            flow_desc(
+                EnvDesc::Arc(RealmDesc::Key(1), FileDesc::Key(3), false),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-key-not-found",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::NotFound()),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-key-too-long",
+            flow_desc(
+                arc(RealmDesc::Key(1), FileDesc::TooLong()),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-key-binary",
+            flow_desc(
+                arc(
+                    RealmDesc::Key(1),
+                    FileDesc::Any(Bytes(vec![b'k', 0, b'\n'])),
+                ),
+                sys(),
+                vec![challenge()],
+            ),
+        ),
+        (
+            "arc-503-then-challenge",
+            flow_desc(
+                arc(RealmDesc::Key(2), FileDesc::Key(4)),
+                sys(),
+                vec![
+                    respond(StatusDesc::S503(), vec![], BodyDesc::Empty()),
+                    challenge(),
+                    token(),
+                ],
+            ),
+        ),
+        (
+            "arc-500-echoes-key",
+            flow_desc(
+                arc(RealmDesc::Key(2), FileDesc::Key(5)),
+                sys(),
+                vec![
+                    challenge(),
+                    respond(
+                        StatusDesc::S500(),
+                        vec![],
+                        BodyDesc::Raw(Bytes(b"bad Authorization: Basic {H} ({h})".to_vec())),
+                    ),
+                ],
+            ),
+        ),
     ]
 }
 
@@ -1131,7 +1415,215 @@ pub fn seeds() -> Vec<Seed> {
             .chain(pins.iter().map(Vec::as_slice)),
     ));
     out.extend(named("thumbprint_structured", thumbprint_descs()));
+    // Entra: byte 0 the status (0: 200, 1: 400, 2: 401, 3: 403, 6: 429, 9: 503), byte 1 the
+    // request (secret or assertion, claims, which sentinel), then the body.
+    let entra_raw: Vec<Vec<u8>> = [
+        (0u8, 0u8, 0usize),
+        (0, 1, 1),
+        (0, 2, 2),
+        (0, 0, 3),
+        (1, 1, 4),
+        (2, 0, 5),
+        (2, 4, 5),
+        (1, 0, 6),
+        (1, 0, 7),
+        (2, 9, 8),
+        (9, 0, 9),
+        (1, 4, 10),
+        (9, 0, 11),
+        (3, 0, 11),
+    ]
+    .iter()
+    .map(|&(status, request, body)| {
+        [&[status, request][..], ENTRA_EXAMPLES[body].as_bytes()].concat()
+    })
+    .collect();
+    out.extend(raw("entra_response", entra_raw.iter().map(Vec::as_slice)));
+    out.extend(named("entra_response_structured", entra_descs()));
+    let (pem, p12) = certificate_files();
+    out.extend(raw("certificate_pem", pem.iter().map(Vec::as_slice)));
+    out.extend(raw("certificate_pkcs12", p12.iter().map(Vec::as_slice)));
+    out.extend(named("certificate_pem_structured", pem_descs()));
     out
+}
+
+/// Entra exchanges as descriptions (PROTOCOL.md §8, §9): tokens, AADSTS errors with the secret
+/// echoed, retried 429/503 with delays, a refused connection.
+pub fn entra_descs() -> Vec<(&'static str, EntraDesc)> {
+    let step =
+        |status: StatusDesc, headers: Vec<RetryHeaderDesc>, body: EntraBodyDesc| EntraStepDesc {
+            outcome: EntraOutcomeDesc::Respond(status, List(headers), body),
+            latency_ms: 40,
+            wake: WakeDesc::OnTime(),
+        };
+    let desc = |assertion: bool, steps: Vec<EntraStepDesc>| EntraDesc {
+        assertion,
+        secret: u8::from(assertion) * 2,
+        claims: None,
+        jitter: 7,
+        start: 0,
+        steps: List(steps),
+    };
+    let mut entra_token = token("FAKE-entra-token", None, Some(SecondsDesc::Int(3599)));
+    entra_token.extras = List(vec![extra("ext_expires_in", JsonDesc::Int(3599))]);
+    let mut refresh_token = token("FAKE-secret-flow-token", None, Some(SecondsDesc::Int(5399)));
+    refresh_token.refresh_in = Some(SecondsDesc::Int(2699));
+    let aadsts = |code: u8, echo: EchoDesc| AadstsDesc {
+        code,
+        error: 0,
+        message: text("Invalid client secret provided"),
+        echo,
+        details: true,
+        pretty: false,
+    };
+    let ok = |t: &TokenDesc, planted| EntraBodyDesc::Token(Box::new(t.clone()), planted);
+    let ra = |n: u32| {
+        vec![RetryHeaderDesc {
+            name: HeaderNameDesc::RetryAfter(),
+            value: RetryValue::Number(n),
+        }]
+    };
+    let mut claims = desc(
+        false,
+        vec![step(StatusDesc::S200(), vec![], ok(&refresh_token, true))],
+    );
+    claims.claims = Some(0);
+    vec![
+        (
+            "assertion-token",
+            desc(
+                true,
+                vec![step(StatusDesc::S200(), vec![], ok(&entra_token, true))],
+            ),
+        ),
+        (
+            "secret-refresh-in",
+            desc(
+                false,
+                vec![step(StatusDesc::S200(), vec![], ok(&refresh_token, false))],
+            ),
+        ),
+        ("claims", claims),
+        (
+            "aadsts-7000215-echo",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S401(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(1, EchoDesc::Description(0))),
+                )],
+            ),
+        ),
+        (
+            "aadsts-700024-assertion",
+            desc(
+                true,
+                vec![step(
+                    StatusDesc::S400(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(0, EchoDesc::SecretField(3, true))),
+                )],
+            ),
+        ),
+        (
+            "aadsts-error-field",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S400(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(6, EchoDesc::ErrorField(1))),
+                )],
+            ),
+        ),
+        (
+            "aadsts-plain",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S400(),
+                    vec![],
+                    EntraBodyDesc::Aadsts(aadsts(4, EchoDesc::Nowhere())),
+                )],
+            ),
+        ),
+        (
+            "429-then-token",
+            desc(
+                false,
+                vec![
+                    step(
+                        StatusDesc::S429(),
+                        ra(2),
+                        EntraBodyDesc::Aadsts(aadsts(10, EchoDesc::Nowhere())),
+                    ),
+                    step(StatusDesc::S200(), vec![], ok(&entra_token, true)),
+                ],
+            ),
+        ),
+        (
+            "503-over-budget",
+            desc(
+                true,
+                vec![step(StatusDesc::S503(), ra(60), EntraBodyDesc::Example(11))],
+            ),
+        ),
+        (
+            "503-forever",
+            desc(
+                false,
+                vec![step(StatusDesc::S503(), vec![], EntraBodyDesc::Example(9))],
+            ),
+        ),
+        (
+            "timeout-then-token",
+            desc(
+                false,
+                vec![
+                    EntraStepDesc {
+                        outcome: EntraOutcomeDesc::Fail(FailureDesc::Timeout()),
+                        latency_ms: 1000,
+                        wake: WakeDesc::OnTime(),
+                    },
+                    step(StatusDesc::S200(), vec![], ok(&entra_token, false)),
+                ],
+            ),
+        ),
+        (
+            "refused",
+            desc(
+                false,
+                vec![EntraStepDesc {
+                    outcome: EntraOutcomeDesc::Fail(FailureDesc::Refused()),
+                    latency_ms: 1,
+                    wake: WakeDesc::OnTime(),
+                }],
+            ),
+        ),
+        (
+            "error-body",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S401(),
+                    vec![],
+                    EntraBodyDesc::Error(Box::new(err(vec![], vec![], BodyForm::Example(5)))),
+                )],
+            ),
+        ),
+        (
+            "raw-2xx",
+            desc(
+                false,
+                vec![step(
+                    StatusDesc::S200(),
+                    vec![],
+                    EntraBodyDesc::Raw(Bytes(b"<html>proxy</html>".to_vec())),
+                )],
+            ),
+        ),
+    ]
 }
 
 /// Thumbprints as tools print them, and the near misses §1.2 refuses.
@@ -1226,6 +1718,11 @@ pub fn regressions() -> Vec<Seed> {
         Some(SecondsDesc::Int(3600)),
     );
     after_9999_token.extras = List(Vec::new());
+    let joined_key = pem_descs()
+        .into_iter()
+        .find(|(name, _)| *name == "key-on-begin-line")
+        .map(|(_, d)| d)
+        .expect("the seed exists");
     vec![
         seed("token_response_structured", "refresh-underflow-far-clock", &encode(&far_clock)),
         seed("token_response", "refresh-underflow-negative-expires-on", br#"{"access_token":"FAKE","expires_on":-377705116800}"#),
@@ -1237,6 +1734,15 @@ pub fn regressions() -> Vec<Seed> {
         // `[year]` reads; the form has exactly four digits.
         seed("token_response", "signed-year-2017-date", br#"{"access_token":"Foon","expires_on":"11/26/-2026 12:18:20 pm +00:00"}"#),
         seed("expiry_date", "signed-year-2017-date", b"1/16/+2020 5:24:12 AM +00:00"),
+        // What certificate_pem_structured found: a PEM reader error listed the bytes of the line
+        // it stopped at — a private key's first line joined to its BEGIN line, or a label made
+        // of key text — so the loader's error quoted key material.
+        seed("certificate_pem_structured", "key-line-joined-to-begin", &encode(&joined_key)),
+        seed("certificate_pem", "key-line-joined-to-begin", format!("{CERT_A}{}", KEY_A8.replacen("-----\n", "-----", 1)).as_bytes()),
+        // What certificate_pem found: a PKCS#1 key with one base64 character of its private part
+        // changed loads (ring parses it) but every signature fails ring's check.
+        seed("certificate_pem", "damaged-key-cannot-sign", format!("{}I{}{CERT_A}", &KEY_A1[..1130], &KEY_A1[1131..]).as_bytes()),
+        seed("certificate_pem", "key-text-as-label-without-end", format!("-----BEGIN {}-----\n", KEY_A8.lines().nth(1).unwrap_or_default()).as_bytes()),
     ]
 }
 
@@ -1259,4 +1765,115 @@ pub fn check_seed_encoding() {
     round_trip(expiry_descs());
     round_trip(flow_descs());
     round_trip(thumbprint_descs());
+    round_trip(entra_descs());
+    round_trip(pem_descs());
+}
+
+/// Seeds of the structured target: the files PROTOCOL.md §10 describes and their near misses.
+pub fn pem_descs() -> Vec<(&'static str, PemDesc)> {
+    let block = |block: BlockDesc| PemBlockDesc {
+        block,
+        before: None,
+        width: 0,
+        crlf: false,
+        damage: None,
+    };
+    let file = |blocks: Vec<PemBlockDesc>| PemDesc {
+        blocks: List(blocks),
+        trailer: None,
+    };
+    let cert = |k: CertKind| block(BlockDesc::Cert(k));
+    let key = |k: KeyKind| block(BlockDesc::Key(k));
+    let mut between = key(KeyKind::A1());
+    between.before = Some(Text::of("Bag Attributes: friendlyName: azmi"));
+    between.crlf = true;
+    let mut joined = key(KeyKind::A8());
+    joined.damage = Some(PemDamage::JoinBegin());
+    let mut no_end = cert(CertKind::A());
+    no_end.damage = Some(PemDamage::DropEnd());
+    let mut narrow = cert(CertKind::A());
+    narrow.width = 19;
+    vec![
+        (
+            "cert-key-pkcs8",
+            file(vec![cert(CertKind::A()), key(KeyKind::A8())]),
+        ),
+        (
+            "key-pkcs1-first",
+            file(vec![key(KeyKind::A1()), cert(CertKind::A())]),
+        ),
+        (
+            "chain-leaf-second",
+            file(vec![
+                cert(CertKind::B()),
+                cert(CertKind::A()),
+                key(KeyKind::A8()),
+            ]),
+        ),
+        (
+            "text-between-crlf",
+            file(vec![cert(CertKind::A()), between]),
+        ),
+        ("narrow-lines", file(vec![narrow, key(KeyKind::A8())])),
+        (
+            "key-matches-none",
+            file(vec![cert(CertKind::B()), key(KeyKind::A8())]),
+        ),
+        ("key-only", file(vec![key(KeyKind::B8())])),
+        ("cert-only", file(vec![cert(CertKind::A())])),
+        (
+            "encrypted-key",
+            file(vec![
+                cert(CertKind::A()),
+                key(KeyKind::Encrypted(Bytes(vec![0x30, 0x82, 1, 0]))),
+            ]),
+        ),
+        (
+            "ec-key",
+            file(vec![cert(CertKind::Ec()), key(KeyKind::Ec8())]),
+        ),
+        (
+            "garbage-key",
+            file(vec![
+                cert(CertKind::A()),
+                key(KeyKind::Garbage8(Bytes(b"\x30\x03\x02\x01\x00".to_vec()))),
+            ]),
+        ),
+        (
+            "other-block",
+            file(vec![
+                block(BlockDesc::Other(
+                    Text::of("X509 TRUSTED CERTIFICATE"),
+                    Bytes(vec![1, 2, 3]),
+                )),
+                cert(CertKind::A()),
+                key(KeyKind::A8()),
+            ]),
+        ),
+        ("key-on-begin-line", file(vec![cert(CertKind::A()), joined])),
+        ("cert-without-end", file(vec![key(KeyKind::A8()), no_end])),
+    ]
+}
+
+/// Seeds of the raw targets: the fixtures as they are and assembled.
+pub fn certificate_files() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let pem: Vec<Vec<u8>> = [
+        format!("{CERT_A}{KEY_A8}"),
+        format!("{KEY_A1}{CERT_B}{CERT_A}"),
+        format!("{CERT_B}{KEY_A8}"),
+        format!("{CERT_EC}{KEY_EC8}"),
+        KEY_B8.to_string(),
+        CERT_A.to_string(),
+        format!("{CERT_A}-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    let p12 = vec![
+        [&[0u8][..], P12_A].concat(),
+        [&[1u8][..], P12_A_EMPTY].concat(),
+        [&[1u8][..], P12_A].concat(),
+        [&[0u8][..], &P12_A[..P12_A.len() / 2]].concat(),
+    ];
+    (pem, p12)
 }
