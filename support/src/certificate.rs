@@ -311,7 +311,10 @@ mod tests {
         let damaged = format!("{}I{}", &KEY_A1[..1130], &KEY_A1[1131..]);
         let e = ClientCertificate::load(format!("{damaged}{cert_a}").as_bytes(), None)
             .expect_err("a key that cannot sign");
-        assert!(e.starts_with("the private key is not a usable RSA key"), "{e}");
+        assert!(
+            e.starts_with("the private key is not a usable RSA key"),
+            "{e}"
+        );
         #[cfg(not(feature = "tls-aws-lc-rs"))]
         assert!(e.contains("cannot sign"), "{e}");
         assert!(ClientCertificate::load(format!("{KEY_A1}{cert_a}").as_bytes(), None).is_ok());
