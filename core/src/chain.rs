@@ -293,6 +293,22 @@ pub fn unavailable_member(construction: &Error) -> Error {
     e
 }
 
+/// What a member stands in for when a newer core plans it and the transport `driver`
+/// (`azmi-ureq`) does not know it: *unavailable*, saying so, so the chain moves on.
+///
+/// ```
+/// use azmi_core::chain::{unknown_member, Member};
+/// let e = unknown_member(Member::AzureCli, "azmi-ureq");
+/// assert_eq!(e.kind(), azmi_core::ErrorKind::Unavailable);
+/// assert!(e.to_string().contains("not supported by this version of azmi-ureq"));
+/// ```
+pub fn unknown_member(member: Member, driver: &'static str) -> Error {
+    Error::unavailable(
+        member.name(),
+        format!("{member} is not supported by this version of {driver}"),
+    )
+}
+
 /// The rule for building a chain named `chain` of `members` credentials: at least one.
 ///
 /// ```

@@ -92,6 +92,24 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// The response headers a refusal carries besides its JSON body: `Retry-After` when the
+    /// client should wait, `Allow` on a 405.
+    ///
+    /// ```
+    /// let o = azmi_core::imds_server::overloaded();
+    /// assert_eq!(o.headers(), [("Retry-After", "1".to_string())]);
+    /// ```
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if let Some(seconds) = self.retry_after {
+            headers.push(("Retry-After", seconds.to_string()));
+        }
+        if let Some(allow) = self.allow {
+            headers.push(("Allow", allow.to_owned()));
+        }
+        headers
+    }
+
     fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
         Refusal {
             status,

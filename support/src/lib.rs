@@ -18,6 +18,7 @@ pub mod file;
 pub mod local_time;
 pub mod process;
 pub mod time;
+pub mod tls_build;
 #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
 pub mod tls_pin;
 #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]

@@ -271,15 +271,8 @@ impl Driver {
     ) -> Result<http::Response<Vec<u8>>, Failed> {
         let uncaused = |failure| (failure, None);
         let hints = TransportHints::of(&request);
-        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
-        if TransportHints::needs_tls(&request) {
-            return Err((
-                TransportFailure::TlsNotBuilt {
-                    enable: crate::TLS_FEATURE,
-                },
-                None,
-            ));
-        }
+        azmi_support::tls_build::check(&request, crate::TLS_FEATURE)
+            .map_err(|failure| (failure, None))?;
         // `hints.proxy` needs no action: hyper's client never uses a proxy, which is what
         // `ProxyPolicy::Never` demands and what `ProxyPolicy::Allowed` (a "may", produced by no
         // managed identity flow yet) permits.

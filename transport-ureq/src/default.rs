@@ -6,7 +6,9 @@ use std::sync::Arc;
 use azmi_core::builder::{
     Assemble, AssembleDefault, AssembleDeveloperCli, DefaultAzureCredentialBuilder,
 };
-use azmi_core::chain::{DEFAULT_CREDENTIAL_NAME, MemberPlan, Planned, unavailable_member};
+use azmi_core::chain::{
+    DEFAULT_CREDENTIAL_NAME, MemberPlan, Planned, unavailable_member, unknown_member,
+};
 use azmi_core::entra::{AssembleEntra, EntraCredentialBuilder};
 use azmi_core::{AccessToken, EnvSnapshot, Error, TokenRequestOptions};
 
@@ -127,13 +129,7 @@ fn member(
             entra_member(WorkloadIdentityCredential::builder(), env, clock)
         }
         // A member a newer core plans and this transport does not know says so.
-        _ => Arc::new(Unavailable(Error::unavailable(
-            plan.member.name(),
-            format!(
-                "{} is not supported by this version of azmi-ureq",
-                plan.member
-            ),
-        ))),
+        _ => Arc::new(Unavailable(unknown_member(plan.member, "azmi-ureq"))),
     })
 }
 

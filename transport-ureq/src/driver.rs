@@ -159,15 +159,8 @@ impl Driver {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, (TransportFailure, Option<Cause>)> {
         let hints = TransportHints::of(&request);
-        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
-        if TransportHints::needs_tls(&request) {
-            return Err((
-                TransportFailure::TlsNotBuilt {
-                    enable: crate::TLS_FEATURE,
-                },
-                None,
-            ));
-        }
+        azmi_support::tls_build::check(&request, crate::TLS_FEATURE)
+            .map_err(|failure| (failure, None))?;
         // A pinned request gets an agent of its own (PROTOCOL.md §6: no proxy, the pin instead
         // of chain validation); Service Fabric tokens are cached, so it is rarely built.
         #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]

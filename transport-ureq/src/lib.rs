@@ -13,7 +13,6 @@ mod entra;
 mod tls;
 
 /// The features that add TLS, as a build without them names them in its errors.
-#[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
 const TLS_FEATURE: &str = "azmi-ureq's `tls-ring` (or `tls-aws-lc-rs`) feature";
 mod token_credential;
 

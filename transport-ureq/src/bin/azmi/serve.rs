@@ -448,18 +448,11 @@ fn linger_close(mut stream: TcpStream, max: Duration) {
 }
 
 fn write_refusal(stream: &mut TcpStream, refusal: &Refusal, close: bool) -> io::Result<()> {
-    let mut extra = Vec::new();
-    if let Some(seconds) = refusal.retry_after {
-        extra.push(("Retry-After", seconds.to_string()));
-    }
-    if let Some(allow) = refusal.allow {
-        extra.push(("Allow", allow.to_owned()));
-    }
     write_response(
         stream,
         refusal.status,
         JSON,
-        &extra,
+        &refusal.headers(),
         refusal.body().as_bytes(),
         !close,
     )
@@ -491,18 +484,12 @@ fn write_response(
     stream.flush()
 }
 
+/// The status line's reason phrase, from `http`'s table.
 fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        414 => "URI Too Long",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        502 => "Bad Gateway",
-        _ => "Error",
-    }
+    azmi_core::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
 }
 
 /// One credential per identity, each with a cache in front of it: concurrent requests for one
